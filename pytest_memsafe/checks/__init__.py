@@ -1,0 +1,131 @@
+"""The check catalogue: one explicit table of :class:`CheckSpec` rows.
+
+Adding a check is two edits: its function in a format module and one row here.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from ..model import BinaryFormat, Severity
+from . import elf_compiler, elf_loader
+from .base import RELRO_LEVELS, CheckParams, CheckSpec
+
+__all__ = ["CHECK_IDS", "REGISTRY", "CheckParams", "CheckSpec", "get_spec", "specs_for"]
+
+ELF = BinaryFormat.ELF
+OPENSSF = "https://best.openssf.org/Compiler-Hardening-Guides/Compiler-Options-Hardening-Guide-for-C-and-C++.html"
+
+REGISTRY: Final[tuple[CheckSpec, ...]] = (
+    CheckSpec(
+        id="relro",
+        title="RELRO (read-only relocations)",
+        rationale="Without full RELRO the extension's GOT stays writable for the life of the "
+        "interpreter, so a memory-corruption bug can redirect any of its library calls. "
+        "CPython already binds every symbol at import (RTLD_NOW), so -z now costs nothing.",
+        remediation="link with -Wl,-z,relro,-z,now",
+        default_severity=Severity.ERROR,
+        impls={ELF: elf_loader.check_relro},
+        levels=RELRO_LEVELS,
+        recommended_level="full",
+        references=(OPENSSF,),
+    ),
+    CheckSpec(
+        id="nx",
+        title="Non-executable stack",
+        rationale="An extension that asks for an executable stack makes every thread stack of "
+        "the whole Python process executable (glibc < 2.41) or fails to import (glibc >= 2.41).",
+        remediation="link with -Wl,-z,noexecstack and give every assembly file a "
+        '.section .note.GNU-stack,"",@progbits line',
+        default_severity=Severity.ERROR,
+        impls={ELF: elf_loader.check_nx},
+        references=(OPENSSF, "https://github.com/pypa/auditwheel/issues/634"),
+    ),
+    CheckSpec(
+        id="canary",
+        title="Stack protector",
+        rationale="Stack canaries stop a stack buffer overflow from silently overwriting a "
+        "return address in the interpreter's process.",
+        remediation="compile with -fstack-protector-strong",
+        default_severity=Severity.WARNING,
+        impls={ELF: elf_compiler.check_canary},
+        references=(OPENSSF,),
+    ),
+    CheckSpec(
+        id="fortify",
+        title="FORTIFY_SOURCE",
+        rationale="Fortified libc calls abort on buffer overflows the compiler could not rule "
+        "out, instead of corrupting the interpreter's memory.",
+        remediation="compile with -O2 -D_FORTIFY_SOURCE=3 (or =2 on older toolchains)",
+        default_severity=Severity.WARNING,
+        impls={ELF: elf_compiler.check_fortify},
+        levels=("none", "partial", "full"),
+        references=(OPENSSF,),
+    ),
+    CheckSpec(
+        id="pic",
+        title="No text relocations",
+        rationale="Text relocations force the loader to make the extension's code writable "
+        "while it patches it, and stop its pages being shared between processes.",
+        remediation="compile every object with -fPIC; in assembly use RIP-relative or GOT "
+        "addressing; do not link with -z notext",
+        default_severity=Severity.ERROR,
+        impls={ELF: elf_loader.check_pic},
+        references=(OPENSSF,),
+    ),
+    CheckSpec(
+        id="rpath",
+        title="Safe RPATH/RUNPATH",
+        rationale="An absolute or relative search path lets whoever controls that directory on "
+        "the user's machine (or the current directory) plant a library the extension loads.",
+        remediation="drop -Wl,-rpath (check LDSHARED/LDFLAGS inherited from the build Python) "
+        "or use $ORIGIN-relative paths with -Wl,--enable-new-dtags",
+        default_severity=Severity.ERROR,
+        impls={ELF: elf_loader.check_rpath},
+        references=(OPENSSF,),
+    ),
+    CheckSpec(
+        id="wx",
+        title="No writable and executable segment",
+        rationale="A segment that is both writable and executable gives an attacker a ready "
+        "place to write and run code in the interpreter's address space.",
+        remediation='remove sections flagged both writable and executable ("awx"); link '
+        "with -Wl,-z,separate-code and without -N/--omagic",
+        default_severity=Severity.ERROR,
+        impls={ELF: elf_loader.check_wx},
+    ),
+    CheckSpec(
+        id="loadable",
+        title="Loadable as an extension",
+        rationale="A shared object marked as a PIE executable or as not dlopen()-able cannot "
+        "be imported at all.",
+        remediation="link with -shared (not -pie) and without -Wl,-z,nodlopen",
+        default_severity=Severity.ERROR,
+        impls={ELF: elf_loader.check_loadable},
+        references=("https://sourceware.org/bugzilla/show_bug.cgi?id=24323",),
+    ),
+    CheckSpec(
+        id="cet",
+        title="Control-flow protection (CET / BTI)",
+        rationale="Shadow stacks and indirect-branch tracking are process-wide: one unmarked "
+        "extension switches them off for the whole interpreter.",
+        remediation="compile every object, assembly included, with -fcf-protection=full "
+        "(x86) or -mbranch-protection=standard (AArch64)",
+        default_severity=Severity.WARNING,
+        impls={ELF: elf_compiler.check_cet},
+        references=(OPENSSF,),
+    ),
+)
+
+CHECK_IDS: Final = tuple(spec.id for spec in REGISTRY)
+_BY_ID: Final = {spec.id: spec for spec in REGISTRY}
+
+
+def get_spec(check_id: str) -> CheckSpec:
+    """The spec with this id (``KeyError`` for an unknown id)."""
+    return _BY_ID[check_id]
+
+
+def specs_for(fmt: BinaryFormat) -> tuple[CheckSpec, ...]:
+    """Every spec that has an implementation for ``fmt``, in catalogue order."""
+    return tuple(spec for spec in REGISTRY if fmt in spec.impls)

@@ -1,0 +1,162 @@
+"""ELF checks of what the compiler instruments: canary, fortify, cet.
+
+Checks layer: pure functions of :class:`ElfEvidence`; no I/O, no parser, no policy.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Final
+
+from ..evidence.elf import ElfEvidence
+from ..model import Status, Verdict
+from .base import CheckParams, verdict
+
+__all__ = ["FORTIFIABLE", "check_canary", "check_cet", "check_fortify"]
+
+
+def _load_fortifiable() -> frozenset[str]:
+    text = resources.files("pytest_memsafe").joinpath("data/glibc-fortify.txt").read_text()
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+FORTIFIABLE: Final = _load_fortifiable()
+"""glibc functions with a ``__<name>_chk`` variant (shipped list, never the host's libc)."""
+
+CANARY_SYMBOLS: Final = ("__stack_chk_fail", "__stack_chk_guard", "__intel_security_cookie")
+GLIBC: Final = "libc.so.6"
+X86_MARKS: Final = ((0x1, "IBT"), (0x2, "SHSTK"))
+AARCH64_MARKS: Final = ((0x1, "BTI"), (0x2, "PAC"), (0x4, "GCS"))
+
+
+def _has_rust(ev: ElfEvidence) -> bool:
+    """rustc left its ``.comment`` line (pure-Rust code has no canary or FORTIFY to find)."""
+    return any(text.startswith("rustc version") for text in ev.comments)
+
+
+def _buffer_calls(ev: ElfEvidence) -> list[str]:
+    """Imported libc functions that write into caller buffers (plain or ``_chk``)."""
+    return sorted(
+        name for name in FORTIFIABLE if name in ev.imports or f"__{name}_chk" in ev.imports
+    )
+
+
+def check_canary(ev: ElfEvidence, params: CheckParams) -> Verdict:
+    """Stack protector.
+
+    Evidence: imports of ``__stack_chk_fail``, ``__stack_chk_guard`` or
+    ``__intel_security_cookie``; imports of buffer-writing libc calls.
+    Passes when: a protector symbol is imported. Fails when: none is, yet the module calls
+    libc functions that write into buffers. Unknown when: nothing shows the module has stack
+    buffers (absence is then no proof), or rustc built part of it (stable Rust has no stack
+    protector; the language check says whether C code is present).
+    Reference: checks.md §1a ``elf.stack_canary``.
+    """
+    found = [name for name in CANARY_SYMBOLS if name in ev.imports]
+    buffers = _buffer_calls(ev)
+    facts = (("protector_imports", tuple(found)), ("buffer_calls", tuple(buffers[:8])))
+    if found:
+        return verdict("canary", Status.PASS, f"stack protector in use ({found[0]})", *facts)
+    if _has_rust(ev):
+        return verdict(
+            "canary",
+            Status.UNKNOWN,
+            "no stack protector import; rustc built this (stable Rust has no stack protector),"
+            " so only language provenance can tell whether unprotected C code is inside",
+            *facts,
+        )
+    if buffers:
+        return verdict(
+            "canary",
+            Status.FAIL,
+            f"no stack protector, yet the code handles buffers ({', '.join(buffers[:4])})",
+            *facts,
+        )
+    return verdict(
+        "canary",
+        Status.UNKNOWN,
+        "no stack protector import, and no imported call shows the module has stack buffers",
+        *facts,
+    )
+
+
+def check_fortify(ev: ElfEvidence, params: CheckParams) -> Verdict:
+    """FORTIFY_SOURCE, graded none / partial / full by the fortified share.
+
+    Evidence: undefined ``.dynsym`` names against the shipped glibc list: ``__<f>_chk``
+    imports are fortified, plain ``<f>`` imports are fortifiable but unchecked.
+    Passes when: at least one fortified import exists and the fortified share meets
+    ``params.fortify_min_ratio``. Fails when: only plain imports exist. Unknown when: nothing
+    fortifiable is imported, or only rustc-built code shows plain imports. Not applicable:
+    the object does not link glibc (musl has no ``_chk`` functions; static objects).
+    The level (1, 2, 3) is not visible in symbols and is never claimed.
+    Reference: checks.md §2.4.
+    """
+    needed = ev.dynamic.needed if ev.dynamic is not None else ()
+    if GLIBC not in needed:
+        libc = next((lib for lib in needed if lib.startswith("libc.")), None)
+        why = f"links {libc}, not glibc" if libc else "does not link glibc"
+        return verdict("fortify", Status.NOT_APPLICABLE, f"FORTIFY_SOURCE is glibc's; this {why}")
+    fortified = sorted(name for name in FORTIFIABLE if f"__{name}_chk" in ev.imports)
+    plain = sorted(name for name in FORTIFIABLE if name in ev.imports)
+    fortifiable = set(fortified) | set(plain)
+    ratio = round(len(fortified) / len(fortifiable), 3) if fortifiable else 0.0
+    facts = (
+        ("fortified", tuple(fortified)),
+        ("unchecked", tuple(plain)),
+        ("ratio", ratio),
+    )
+    if not fortifiable:
+        return verdict(
+            "fortify", Status.UNKNOWN, "no fortifiable libc function is imported", *facts
+        )
+    if not fortified:
+        if _has_rust(ev):
+            return verdict(
+                "fortify",
+                Status.UNKNOWN,
+                "no __*_chk import; rustc built this and FORTIFY does not apply to Rust, so only"
+                " language provenance can tell whether unfortified C code is inside",
+                *facts,
+            )
+        return verdict(
+            "fortify",
+            Status.FAIL,
+            f"not fortified: {len(plain)} fortifiable import(s), none checked "
+            f"({', '.join(plain[:4])})",
+            *facts,
+            level="none",
+        )
+    level = "full" if not plain else "partial"
+    meets = ratio >= params.fortify_min_ratio
+    summary = (
+        f"fortified: {len(fortified)} of {len(fortifiable)} fortifiable function(s) use __*_chk"
+        + ("" if meets else f", below the minimum share {params.fortify_min_ratio}")
+    )
+    return verdict("fortify", Status.PASS if meets else Status.FAIL, summary, *facts, level=level)
+
+
+def check_cet(ev: ElfEvidence, params: CheckParams) -> Verdict:
+    """Control-flow protection markings: x86 IBT+SHSTK, AArch64 BTI (PAC reported).
+
+    Evidence: the ``GNU_PROPERTY_X86_FEATURE_1_AND`` / ``GNU_PROPERTY_AARCH64_FEATURE_1_AND``
+    property notes. Passes when: x86 has both IBT and SHSTK, AArch64 has BTI. The linker
+    ANDs these bits over every input object, so one unmarked object (assembly, crt files,
+    Rust's std) drops them. Not applicable: other machines.
+    Reference: checks.md §1a ``elf.cet_ibt``, ``elf.cet_shstk``, ``elf.aarch64_bti``, §3.5.
+    """
+    if ev.machine in ("x86_64", "i386"):
+        bits, names, required = ev.x86_features, X86_MARKS, {"IBT", "SHSTK"}
+    elif ev.machine == "aarch64":
+        bits, names, required = ev.aarch64_features, AARCH64_MARKS, {"BTI"}
+    else:
+        return verdict("cet", Status.NOT_APPLICABLE, f"no CET/BTI markings exist for {ev.machine}")
+    marks = tuple(name for bit, name in names if (bits or 0) & bit)
+    level = "+".join(marks) or "none"
+    facts = (("markings", marks),)
+    if required <= set(marks):
+        return verdict("cet", Status.PASS, f"marked {level}", *facts, level=level)
+    rust = " (stable rustc cannot emit these markings yet)" if _has_rust(ev) else ""
+    shown = f"only {level}" if marks else "no control-flow protection markings"
+    missing = ", ".join(sorted(required - set(marks)))
+    return verdict("cet", Status.FAIL, f"{shown}, missing {missing}{rust}", *facts, level=level)

@@ -1,0 +1,179 @@
+"""pytest nodes: one :class:`ArtifactFile` per binary, one :class:`CheckItem` per check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import pytest
+
+from .checks import CheckSpec, specs_for
+from .errors import MalformedBinaryError, MemsafeWarning
+from .evidence import Evidence, EvidenceCache
+from .model import Artifact, BinaryFormat, Outcome
+from .policy import Finding, judge
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from _pytest._code.code import ExceptionInfo, TerminalRepr
+
+__all__ = ["PROPERTY", "ArtifactFile", "CheckItem", "RunState", "artifact_record", "failure_text"]
+
+PROPERTY: Final = "memsafe"
+"""``user_properties`` key of the per-item record (travels to the xdist controller)."""
+DEFAULT_FORMAT: Final = BinaryFormat.ELF
+"""Checks an unreadable file is reported under (its format is unknown)."""
+
+
+@dataclass(slots=True)
+class RunState:
+    """Per-process state of an enabled run, kept in ``config.stash``."""
+
+    settings: Settings
+    rootdir: Path
+    cache: EvidenceCache = field(default_factory=EvidenceCache)
+    artifacts: dict[str, Artifact] = field(default_factory=dict)
+    """Artifacts collected in this process, by absolute path (no double counting)."""
+
+
+def artifact_record(
+    artifact: Artifact, evidence: Evidence | None, error: str | None
+) -> dict[str, Any]:
+    """The JSON report's description of one artifact (without results)."""
+    return {
+        "path": artifact.display,
+        "origin": artifact.origin,
+        "format": artifact.format.value if artifact.format else None,
+        "machine": evidence.machine if evidence is not None else None,
+        "sha256": evidence.sha256 if evidence is not None else None,
+        "error": error,
+        "languages": None,
+    }
+
+
+class CheckFailed(Exception):
+    """A required check failed; :meth:`CheckItem.repr_failure` prints it without traceback."""
+
+
+class ArtifactFile(pytest.File):
+    """One binary; yields a :class:`CheckItem` for each enabled check of its format."""
+
+    def __init__(self, *, artifact: Artifact, state: RunState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.artifact = artifact
+        self.state = state
+
+    def collect(self) -> list[CheckItem]:
+        fmt = self.artifact.format or DEFAULT_FORMAT
+        enabled = self.state.settings.enabled_checks
+        return [
+            CheckItem.from_parent(self, name=spec.id, spec=spec)
+            for spec in specs_for(fmt)
+            if spec.id in enabled
+        ]
+
+
+class CheckItem(pytest.Item):
+    """One check of one binary: ``<artifact>::<check id>``."""
+
+    def __init__(self, *, spec: CheckSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.evidence: Evidence | None = None
+        assert isinstance(self.parent, ArtifactFile)
+        self.artifact_file = self.parent
+        artifact = self.parent.artifact
+        self.add_marker(
+            pytest.mark.memsafe(check=spec.id, format=(artifact.format or DEFAULT_FORMAT).value)
+        )
+
+    def _record(self, result: dict[str, Any] | None, error: str | None) -> None:
+        record = {
+            "artifact": artifact_record(self.artifact_file.artifact, self.evidence, error),
+            "result": result,
+        }
+        self.user_properties.append((PROPERTY, json.dumps(record, sort_keys=True)))
+
+    def setup(self) -> None:
+        try:
+            self.evidence = self.artifact_file.state.cache.get(self.artifact_file.artifact)
+            return
+        except MalformedBinaryError as exc:
+            problem = exc
+        # Outside the except block, so the report shows one line and no exception chain.
+        self._record(None, problem.detail)
+        pytest.fail(f"[memsafe] cannot check {problem}", pytrace=False)
+
+    def runtest(self) -> None:
+        assert self.evidence is not None
+        state = self.artifact_file.state
+        artifact = self.artifact_file.artifact
+        impl = self.spec.impls[artifact.format or DEFAULT_FORMAT]
+        verdict = impl(self.evidence, state.settings.params)
+        finding = judge(verdict, self.spec, artifact.display, state.settings)
+        self._record(finding.as_report(self.spec), None)
+        _RAISE[finding.outcome](self, finding)
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        # A line number is required by Node.warn(); binaries have none, so use 0.
+        return self.path, 0, f"[memsafe] {self.nodeid}"
+
+
+def failure_text(spec: CheckSpec, finding: Finding) -> str:
+    """The few lines shown for a failed check: evidence, why it matters, the fix."""
+    verdict = finding.verdict
+    facts = ", ".join(f"{name}={_fact_text(value)}" for name, value in verdict.facts)
+    return "\n".join(
+        [
+            f"{spec.title}: {verdict.summary}",
+            f"  evidence: {facts}" if facts else "  evidence: (none)",
+            f"  why it matters: {spec.rationale}",
+            f"  fix: {spec.remediation}",
+        ]
+    )
+
+
+def _fact_text(value: object) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
+def _fail(item: CheckItem, finding: Finding) -> None:
+    raise CheckFailed(failure_text(item.spec, finding))
+
+
+def _warn(item: CheckItem, finding: Finding) -> None:
+    item.warn(MemsafeWarning(f"{item.artifact_file.artifact.display}: {finding.note}"))
+
+
+def _xfail(item: CheckItem, finding: Finding) -> None:
+    pytest.xfail(finding.note or "waived")
+
+
+def _skip(item: CheckItem, finding: Finding) -> None:
+    pytest.skip(finding.note or finding.verdict.summary)
+
+
+def _pass(item: CheckItem, finding: Finding) -> None:
+    return None
+
+
+_RAISE: Final = {
+    Outcome.FAILED: _fail,
+    Outcome.WARNED: _warn,
+    Outcome.XFAILED: _xfail,
+    Outcome.SKIPPED: _skip,
+    Outcome.PASSED: _pass,
+}
+"""How each outcome is shown to pytest."""
+

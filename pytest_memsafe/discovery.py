@@ -1,0 +1,159 @@
+"""Discovery: find compiled extensions and shared libraries under target paths.
+
+Files are chosen by name, then identified by their magic bytes; nothing is parsed, imported
+or executed. Imports only the model and the sniffer.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import os
+import re
+from collections.abc import Collection, Iterable, Iterator
+from pathlib import Path
+from typing import Final
+
+from .model import Artifact, BinaryFormat, Origin
+from .sniff import SNIFF_BYTES, sniff_format
+
+__all__ = ["SKIPPED_DIRS", "discover", "display_path", "inspect_file", "is_candidate_name"]
+
+log = logging.getLogger(__name__)
+
+SKIPPED_DIRS: Final = frozenset(
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        ".tox",
+        ".nox",
+        ".venv",
+        "venv",
+        "node_modules",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".eggs",
+    }
+)
+"""Directory names never walked (virtualenvs are also spotted by their ``pyvenv.cfg``)."""
+
+_CANDIDATE: Final = re.compile(r".*(\.so(\.\d+)*|\.pyd|\.dylib)$")
+
+
+def is_candidate_name(name: str) -> bool:
+    """Whether a file name looks like an extension or shared library (``.so``, ``.so.1``...)."""
+    return _CANDIDATE.fullmatch(name) is not None
+
+
+def _is_virtualenv(path: Path) -> bool:
+    return (path / "pyvenv.cfg").is_file() or (path / "conda-meta" / "history").is_file()
+
+
+def display_path(path: Path, rootdir: Path, named_as: tuple[Path, str] | None = None) -> str:
+    """Posix path relative to ``rootdir``, else relative to the target the user named."""
+    try:
+        return path.relative_to(rootdir).as_posix()
+    except ValueError:
+        pass
+    if named_as is not None:
+        target, spelled = named_as
+        try:
+            rest = path.relative_to(target).as_posix()
+        except ValueError:
+            return path.as_posix()
+        return spelled.rstrip("/") + ("/" + rest if rest != "." else "")
+    return path.as_posix()
+
+
+def inspect_file(path: Path, display: str, origin: Origin) -> Artifact | None:
+    """Sniff one candidate file: an :class:`Artifact`, or None when it is not a binary.
+
+    A file that cannot be read (a broken symlink, no permission) is still an artifact, with
+    ``problem`` saying why, so that it is reported instead of silently dropped.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except FileNotFoundError:
+        problem = "broken symlink" if path.is_symlink() else "file vanished"
+        if path.is_symlink():
+            problem += f" (points to {os.readlink(path)})"
+        return Artifact(path=str(path), display=display, origin=origin, problem=problem)
+    except OSError as exc:
+        return Artifact(
+            path=str(path),
+            display=display,
+            origin=origin,
+            problem=f"cannot read: {exc.strerror or exc}",
+        )
+    fmt = sniff_format(head)
+    if fmt is None:
+        log.debug("memsafe: %s is not a binary (linker script or text?): skipped", display)
+        return None
+    return Artifact(path=str(path.resolve()), display=display, origin=origin, format=fmt)
+
+
+def _walk(root: Path, seen_dirs: set[tuple[int, int]]) -> Iterator[Path]:
+    """Candidate files under ``root`` in sorted order, following directory symlinks once."""
+    try:
+        stat = root.stat()
+        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+    except OSError as exc:
+        log.debug("memsafe: cannot list %s: %s", root, exc)
+        return
+    if (stat.st_dev, stat.st_ino) in seen_dirs:
+        return  # a symlink loop or a second route to the same directory
+    seen_dirs.add((stat.st_dev, stat.st_ino))
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_dir():  # follows symlinks; loops are stopped by seen_dirs
+            if entry.name not in SKIPPED_DIRS and not _is_virtualenv(path):
+                yield from _walk(path, seen_dirs)
+        elif is_candidate_name(entry.name):
+            yield path
+
+
+def discover(
+    targets: Iterable[tuple[Path, str]],
+    *,
+    rootdir: Path,
+    formats: Collection[BinaryFormat],
+    exclude: Iterable[str] = (),
+    origin: Origin = "tree",
+) -> list[Artifact]:
+    """Every binary under the target directories, each file once, sorted by display path.
+
+    ``targets`` pairs each directory with the spelling the user gave it (for display paths
+    outside the rootdir). ``exclude`` holds fnmatch globs tested against the display path and
+    the file name. Only binaries of ``formats`` (and unreadable candidates) are returned.
+    """
+    patterns = tuple(exclude)
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+    found: list[Artifact] = []
+    for target, spelled in targets:
+        for path in _walk(target, seen_dirs):
+            display = display_path(path, rootdir, (target, spelled))
+            if any(
+                fnmatch.fnmatchcase(display, p) or fnmatch.fnmatchcase(path.name, p)
+                for p in patterns
+            ):
+                log.debug("memsafe: %s excluded", display)
+                continue
+            try:
+                stat = path.stat()
+                identity = (stat.st_dev, stat.st_ino)
+            except OSError:
+                identity = None
+            if identity is not None:
+                if identity in seen_files:
+                    log.debug("memsafe: %s is a second name of a file already found", display)
+                    continue
+                seen_files.add(identity)
+            artifact = inspect_file(path, display, origin)
+            if artifact is not None and (artifact.format is None or artifact.format in formats):
+                found.append(artifact)
+    return sorted(found, key=lambda artifact: artifact.display)

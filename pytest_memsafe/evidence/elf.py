@@ -1,0 +1,514 @@
+"""ELF evidence: the only module that imports pyelftools (evidence layer; never judges).
+
+pyelftools reads the file header and the section table. The loader-facing structures that
+the checks depend on (program headers, the dynamic table through ``PT_DYNAMIC``, ``.dynsym``,
+relocations, GNU property notes) are read straight from the mapped file with ``struct``, in
+bulk and bounded by the file size, so a file without section headers is still judged and a
+large library costs little more than a small one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Final
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.elffile import ELFFile
+
+from ..errors import MalformedBinaryError
+
+__all__ = [
+    "DynamicInfo",
+    "ElfEvidence",
+    "ElfSegment",
+    "load_elf_evidence",
+]
+
+PT_LOAD: Final = 1
+PT_DYNAMIC: Final = 2
+PT_NOTE: Final = 4
+PT_TLS: Final = 7
+PT_GNU_STACK: Final = 0x6474E551
+PT_GNU_RELRO: Final = 0x6474E552
+PT_GNU_PROPERTY: Final = 0x6474E553
+PF_X: Final = 1
+PF_W: Final = 2
+PF_R: Final = 4
+
+DT_NULL: Final = 0
+DT_NEEDED: Final = 1
+DT_PLTRELSZ: Final = 2
+DT_HASH: Final = 4
+DT_STRTAB: Final = 5
+DT_SYMTAB: Final = 6
+DT_RELA: Final = 7
+DT_RELASZ: Final = 8
+DT_STRSZ: Final = 10
+DT_SONAME: Final = 14
+DT_RPATH: Final = 15
+DT_REL: Final = 17
+DT_RELSZ: Final = 18
+DT_PLTREL: Final = 20
+DT_TEXTREL: Final = 22
+DT_JMPREL: Final = 23
+DT_BIND_NOW: Final = 24
+DT_RUNPATH: Final = 29
+DT_FLAGS: Final = 30
+DT_GNU_HASH: Final = 0x6FFFFEF5
+DT_FLAGS_1: Final = 0x6FFFFFFB
+
+NT_GNU_PROPERTY_TYPE_0: Final = 5
+GNU_PROPERTY_AARCH64_FEATURE_1_AND: Final = 0xC0000000
+GNU_PROPERTY_X86_FEATURE_1_AND: Final = 0xC0000002
+
+MAX_DYNAMIC_TAGS: Final = 1 << 16
+"""A real dynamic table has a few dozen entries; more means a crafted file."""
+MAX_COMMENT_BYTES: Final = 1 << 16
+
+MACHINES: Final[dict[int, str]] = {
+    3: "i386",
+    8: "mips",
+    20: "ppc",
+    21: "ppc64",
+    22: "s390",
+    40: "arm",
+    43: "sparc64",
+    50: "ia64",
+    62: "x86_64",
+    183: "aarch64",
+    243: "riscv",
+    258: "loongarch",
+}
+"""``e_machine`` values by the names reports use; others appear as ``EM_<n>``."""
+SIZED_MACHINES: Final = frozenset({"riscv", "loongarch"})
+"""Machines whose usual name carries the word size (``riscv64``)."""
+
+GLOB_DAT_TYPES: Final[dict[int, int]] = {
+    3: 6,  # R_386_GLOB_DAT
+    20: 20,  # R_PPC_GLOB_DAT
+    21: 20,  # R_PPC64_GLOB_DAT
+    22: 10,  # R_390_GLOB_DAT
+    40: 21,  # R_ARM_GLOB_DAT
+    62: 6,  # R_X86_64_GLOB_DAT
+    183: 1025,  # R_AARCH64_GLOB_DAT
+}
+"""Relocation type that fills a GOT slot, per ``e_machine`` (PLT slots come from DT_JMPREL)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElfSegment:
+    """One program header."""
+
+    p_type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+
+    @property
+    def writable(self) -> bool:
+        """``PF_W`` is set."""
+        return bool(self.flags & PF_W)
+
+    @property
+    def executable(self) -> bool:
+        """``PF_X`` is set."""
+        return bool(self.flags & PF_X)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DynamicInfo:
+    """The dynamic table, read through ``PT_DYNAMIC``."""
+
+    tags: frozenset[int]
+    """Every ``d_tag`` present."""
+    flags: int
+    """``DT_FLAGS`` (0 when absent)."""
+    flags_1: int
+    """``DT_FLAGS_1`` (0 when absent)."""
+    needed: tuple[str, ...]
+    soname: str | None
+    rpath: str | None
+    runpath: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElfEvidence:
+    """Raw facts about one ELF file, with no judgement in them."""
+
+    size: int
+    sha256: str
+    elf_class: int
+    """32 or 64."""
+    little_endian: bool
+    e_type: int
+    e_machine: int
+    machine: str
+    segments: tuple[ElfSegment, ...]
+    dynamic: DynamicInfo | None
+    """``None`` when there is no ``PT_DYNAMIC`` (a static or relocatable object)."""
+    imports: frozenset[str]
+    """Undefined names in the dynamic symbol table (no version suffix)."""
+    exports: frozenset[str]
+    """Defined global/weak names in the dynamic symbol table."""
+    got_slots: tuple[int, ...]
+    """``r_offset`` of every PLT (``DT_JMPREL``) and ``GLOB_DAT`` relocation, sorted."""
+    x86_features: int | None
+    """``GNU_PROPERTY_X86_FEATURE_1_AND`` bits; ``None`` when no such property exists."""
+    aarch64_features: int | None
+    """``GNU_PROPERTY_AARCH64_FEATURE_1_AND`` bits; ``None`` when absent."""
+    comments: tuple[str, ...]
+    """Distinct ``.comment`` strings, in file order."""
+    has_section_headers: bool
+    has_symtab: bool
+    has_debug_info: bool
+
+    def segments_of(self, p_type: int) -> tuple[ElfSegment, ...]:
+        """The program headers of one type, in file order."""
+        return tuple(seg for seg in self.segments if seg.p_type == p_type)
+
+    @property
+    def is_python_extension(self) -> bool:
+        """It exports a ``PyInit_*`` function (auditwheel's test)."""
+        return any(name.startswith("PyInit_") for name in self.exports)
+
+
+def load_elf_evidence(path: str) -> ElfEvidence:
+    """Read the evidence the checks need from the ELF file at ``path``.
+
+    Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed; this is
+    the one place where parser and I/O exceptions are translated.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if not handle.seek(0, 2):
+                raise MalformedBinaryError(path, "empty file")
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _Reader(data).evidence()
+    except MalformedBinaryError:
+        raise
+    except _Truncated as exc:
+        raise MalformedBinaryError(path, f"truncated or corrupt ELF: {exc}") from exc
+    except ELFError as exc:
+        raise MalformedBinaryError(path, f"malformed ELF: {exc}") from exc
+    except OSError as exc:
+        raise MalformedBinaryError(path, f"cannot read: {exc.strerror or exc}") from exc
+    except (ValueError, KeyError, IndexError, struct.error, UnicodeDecodeError, EOFError) as exc:
+        raise MalformedBinaryError(path, f"malformed ELF: {type(exc).__name__}: {exc}") from exc
+
+
+class _Truncated(Exception):
+    """A structure points outside the file."""
+
+
+class _Reader:
+    """Reads one mapped ELF file; every raw access is bounds-checked."""
+
+    def __init__(self, data: mmap.mmap) -> None:
+        self.data = data
+        self.elf = ELFFile(data)  # type: ignore[arg-type]  # mmap is a readable stream
+        self.bits = self.elf.elfclass
+        self.end = "<" if self.elf.little_endian else ">"
+        self.word = "Q" if self.bits == 64 else "I"
+        self.segments = self._segments()
+
+    def evidence(self) -> ElfEvidence:
+        e_machine = self._raw_half(18)
+        sections = self._section_names()
+        dyn_entries = self._dynamic_entries()
+        values = _first_values(dyn_entries or [])
+        dynamic = self._dynamic_info(dyn_entries, values) if dyn_entries is not None else None
+        imports, exports = self._dynamic_symbols(values, sections)
+        x86, aarch64 = self._gnu_properties(e_machine)
+        return ElfEvidence(
+            size=len(self.data),
+            sha256=hashlib.sha256(self.data).hexdigest(),
+            elf_class=self.bits,
+            little_endian=self.elf.little_endian,
+            e_type=self._raw_half(16),
+            e_machine=e_machine,
+            machine=_machine_name(e_machine, self.bits, self.elf.little_endian),
+            segments=self.segments,
+            dynamic=dynamic,
+            imports=imports,
+            exports=exports,
+            got_slots=self._got_slots(values, e_machine),
+            x86_features=x86,
+            aarch64_features=aarch64,
+            comments=self._comments(sections),
+            has_section_headers=bool(sections),
+            has_symtab=any(sh_type == "SHT_SYMTAB" for sh_type, _, _ in sections.values()),
+            has_debug_info=".debug_info" in sections or ".zdebug_info" in sections,
+        )
+
+    # -- raw access --------------------------------------------------------------------
+
+    def _bytes(self, offset: int, size: int) -> bytes:
+        if offset < 0 or size < 0 or offset + size > len(self.data):
+            raise _Truncated(f"{size} bytes at offset {offset:#x} lie outside the file")
+        return self.data[offset : offset + size]
+
+    def _raw_half(self, offset: int) -> int:
+        return int(struct.unpack_from(self.end + "H", self._bytes(offset, 2))[0])
+
+    def _file_offset(self, vaddr: int, size: int = 1) -> int | None:
+        """Map a virtual address to a file offset through the ``PT_LOAD`` segments."""
+        for seg in self.segments:
+            if (
+                seg.p_type == PT_LOAD
+                and seg.vaddr <= vaddr
+                and vaddr + size <= seg.vaddr + seg.filesz
+            ):
+                return vaddr - seg.vaddr + seg.offset
+        return None
+
+    def _cstring(self, offset: int, limit: int) -> str:
+        end = self.data.find(b"\0", offset, limit)
+        if offset < 0 or offset >= limit or end < 0:
+            raise _Truncated(f"unterminated string at offset {offset:#x}")
+        return self.data[offset:end].decode("utf-8", "replace")
+
+    # -- structures ----------------------------------------------------------------------
+
+    def _segments(self) -> tuple[ElfSegment, ...]:
+        header = self.elf.header
+        count, size, table = header["e_phnum"], header["e_phentsize"], header["e_phoff"]
+        if count == 0:
+            return ()
+        layout = "IIQQQQQQ" if self.bits == 64 else "IIIIIIII"
+        if size < struct.calcsize(layout):
+            raise _Truncated(f"e_phentsize {size} is too small")
+        raw = self._bytes(table, count * size)
+        segments = []
+        for index in range(count):
+            fields = struct.unpack_from(self.end + layout, raw, index * size)
+            if self.bits == 64:
+                p_type, flags, offset, vaddr, _, filesz, memsz, _ = fields
+            else:
+                p_type, offset, vaddr, _, filesz, memsz, flags, _ = fields
+            segments.append(
+                ElfSegment(
+                    p_type=p_type,
+                    flags=flags,
+                    offset=offset,
+                    vaddr=vaddr,
+                    filesz=filesz,
+                    memsz=memsz,
+                )
+            )
+        return tuple(segments)
+
+    def _section_names(self) -> dict[str, tuple[str, int, int]]:
+        """Section name -> (type, offset, size); empty when there is no section table."""
+        if self.elf.num_sections() == 0:
+            return {}
+        found: dict[str, tuple[str, int, int]] = {}
+        for section in self.elf.iter_sections():
+            found.setdefault(
+                section.name, (str(section["sh_type"]), section["sh_offset"], section["sh_size"])
+            )
+        return found
+
+    def _dynamic_entries(self) -> list[tuple[int, int]] | None:
+        dynamic = next((seg for seg in self.segments if seg.p_type == PT_DYNAMIC), None)
+        if dynamic is None:
+            return None
+        entry = struct.Struct(self.end + ("qQ" if self.bits == 64 else "iI"))
+        count = min(dynamic.filesz // entry.size, MAX_DYNAMIC_TAGS)
+        raw = self._bytes(dynamic.offset, count * entry.size)
+        entries = []
+        for tag, value in entry.iter_unpack(raw):
+            if tag == DT_NULL:
+                break
+            entries.append((tag, value))
+        return entries
+
+    def _dynamic_info(self, entries: list[tuple[int, int]], values: dict[int, int]) -> DynamicInfo:
+        strtab = self._file_offset(values.get(DT_STRTAB, -1))
+        strsz = values.get(DT_STRSZ, 0)
+
+        def string(value: int) -> str:
+            if strtab is None:
+                raise _Truncated("DT_STRTAB does not map into the file")
+            limit = min(strtab + strsz, len(self.data)) if strsz else len(self.data)
+            return self._cstring(strtab + value, limit)
+
+        def optional(tag: int) -> str | None:
+            return string(values[tag]) if tag in values else None
+
+        return DynamicInfo(
+            tags=frozenset(tag for tag, _ in entries),
+            flags=values.get(DT_FLAGS, 0),
+            flags_1=values.get(DT_FLAGS_1, 0),
+            needed=tuple(string(value) for tag, value in entries if tag == DT_NEEDED),
+            soname=optional(DT_SONAME),
+            rpath=optional(DT_RPATH),
+            runpath=optional(DT_RUNPATH),
+        )
+
+    def _symbol_table(
+        self, values: dict[int, int], sections: dict[str, tuple[str, int, int]]
+    ) -> tuple[int, int] | None:
+        """File offset and entry count of the dynamic symbol table."""
+        entsize = 24 if self.bits == 64 else 16
+        if ".dynsym" in sections and sections[".dynsym"][0] == "SHT_DYNSYM":
+            _, offset, size = sections[".dynsym"]
+            return offset, size // entsize
+        if DT_SYMTAB not in values:
+            return None
+        offset = self._file_offset(values[DT_SYMTAB], entsize)
+        if offset is None:
+            raise _Truncated("DT_SYMTAB does not map into the file")
+        count = self._hash_symbol_count(values)
+        return offset, min(count, (len(self.data) - offset) // entsize)
+
+    def _hash_symbol_count(self, values: dict[int, int]) -> int:
+        """Number of dynamic symbols from DT_HASH (nchain) or DT_GNU_HASH (highest index)."""
+        if DT_HASH in values and (offset := self._file_offset(values[DT_HASH], 8)) is not None:
+            return int(struct.unpack_from(self.end + "I", self._bytes(offset + 4, 4))[0])
+        if DT_GNU_HASH not in values:
+            return 0
+        offset = self._file_offset(values[DT_GNU_HASH], 16)
+        if offset is None:
+            raise _Truncated("DT_GNU_HASH does not map into the file")
+        nbuckets, symoffset, bloom_size, _ = struct.unpack_from(
+            self.end + "IIII", self._bytes(offset, 16)
+        )
+        buckets_at = offset + 16 + bloom_size * (self.bits // 8)
+        buckets = struct.unpack_from(
+            f"{self.end}{nbuckets}I", self._bytes(buckets_at, 4 * nbuckets)
+        )
+        highest = max(buckets, default=0)
+        if highest < symoffset:
+            return int(symoffset)
+        chain_at = buckets_at + 4 * nbuckets + 4 * (highest - symoffset)
+        while not struct.unpack_from(self.end + "I", self._bytes(chain_at, 4))[0] & 1:
+            highest += 1
+            chain_at += 4
+        return int(highest) + 1
+
+    def _dynamic_symbols(
+        self, values: dict[int, int], sections: dict[str, tuple[str, int, int]]
+    ) -> tuple[frozenset[str], frozenset[str]]:
+        table = self._symbol_table(values, sections)
+        strtab = self._file_offset(values.get(DT_STRTAB, -1))
+        if table is None or strtab is None:
+            return frozenset(), frozenset()
+        offset, count = table
+        limit = min(strtab + values.get(DT_STRSZ, len(self.data)), len(self.data))
+        layout = "IBBHQQ" if self.bits == 64 else "IIIBBH"
+        symbol = struct.Struct(self.end + layout)
+        imports: set[str] = set()
+        exports: set[str] = set()
+        for fields in symbol.iter_unpack(self._bytes(offset, count * symbol.size)):
+            if self.bits == 64:
+                name_at, info, _, shndx, _, _ = fields
+            else:
+                name_at, _, _, info, _, shndx = fields
+            if not name_at or info >> 4 not in (1, 2):  # STB_GLOBAL, STB_WEAK
+                continue
+            name = self._cstring(strtab + name_at, limit)
+            (exports if shndx else imports).add(name)
+        return frozenset(imports), frozenset(exports)
+
+    def _relocations(self, address: int, size: int, rela: bool) -> Iterator[tuple[int, int]]:
+        """``(r_offset, type)`` of each entry of a REL or RELA table."""
+        if not size:
+            return
+        offset = self._file_offset(address, size)
+        if offset is None:
+            raise _Truncated(f"relocation table at {address:#x} does not map into the file")
+        layout = {(64, True): "QQq", (64, False): "QQ", (32, True): "IIi", (32, False): "II"}
+        entry = struct.Struct(self.end + layout[self.bits, rela])
+        usable = size - size % entry.size
+        type_mask = 0xFFFFFFFF if self.bits == 64 else 0xFF
+        for fields in entry.iter_unpack(self._bytes(offset, usable)):
+            yield fields[0], fields[1] & type_mask
+
+    def _got_slots(self, values: dict[int, int], e_machine: int) -> tuple[int, ...]:
+        slots = {
+            r_offset
+            for r_offset, _ in self._relocations(
+                values.get(DT_JMPREL, 0),
+                values.get(DT_PLTRELSZ, 0),
+                values.get(DT_PLTREL) == DT_RELA,
+            )
+        }
+        glob_dat = GLOB_DAT_TYPES.get(e_machine)
+        if glob_dat is not None:
+            for address_tag, size_tag, rela in (
+                (DT_RELA, DT_RELASZ, True),
+                (DT_REL, DT_RELSZ, False),
+            ):
+                slots.update(
+                    r_offset
+                    for r_offset, r_type in self._relocations(
+                        values.get(address_tag, 0), values.get(size_tag, 0), rela
+                    )
+                    if r_type == glob_dat
+                )
+        return tuple(sorted(slots))
+
+    def _gnu_properties(self, e_machine: int) -> tuple[int | None, int | None]:
+        """Feature bits from ``NT_GNU_PROPERTY_TYPE_0`` notes in the note segments."""
+        found: dict[int, int] = {}
+        align = 8 if self.bits == 64 else 4
+        note_segments = [s for s in self.segments if s.p_type == PT_GNU_PROPERTY]
+        note_segments = note_segments or [s for s in self.segments if s.p_type == PT_NOTE]
+        for seg in note_segments:
+            for n_type, name, desc in self._notes(seg.offset, seg.filesz):
+                if n_type != NT_GNU_PROPERTY_TYPE_0 or name != b"GNU\0":
+                    continue
+                at = 0
+                while at + 8 <= len(desc):
+                    pr_type, pr_datasz = struct.unpack_from(self.end + "II", desc, at)
+                    data = desc[at + 8 : at + 8 + pr_datasz]
+                    if pr_datasz == 4 and len(data) == 4:
+                        found.setdefault(pr_type, struct.unpack_from(self.end + "I", data)[0])
+                    at += 8 + -(-pr_datasz // align) * align
+        x86 = found.get(GNU_PROPERTY_X86_FEATURE_1_AND) if e_machine in (3, 62) else None
+        arm = found.get(GNU_PROPERTY_AARCH64_FEATURE_1_AND) if e_machine == 183 else None
+        return x86, arm
+
+    def _notes(self, offset: int, size: int) -> Iterator[tuple[int, bytes, bytes]]:
+        raw = self._bytes(offset, size)
+        at = 0
+        while at + 12 <= len(raw):
+            namesz, descsz, n_type = struct.unpack_from(self.end + "III", raw, at)
+            name_at = at + 12
+            desc_at = name_at + -(-namesz // 4) * 4
+            if desc_at + descsz > len(raw):
+                raise _Truncated(f"note at offset {offset + at:#x} runs past its segment")
+            yield n_type, raw[name_at : name_at + namesz], raw[desc_at : desc_at + descsz]
+            at = desc_at + -(-descsz // 4) * 4
+
+    def _comments(self, sections: dict[str, tuple[str, int, int]]) -> tuple[str, ...]:
+        if ".comment" not in sections:
+            return ()
+        _, offset, size = sections[".comment"]
+        raw = self._bytes(offset, min(size, MAX_COMMENT_BYTES))
+        strings = (part.decode("utf-8", "replace") for part in raw.split(b"\0"))
+        return tuple(dict.fromkeys(text for text in strings if text))
+
+
+def _first_values(entries: list[tuple[int, int]]) -> dict[int, int]:
+    """Tag -> value of the first entry with that tag (what the loader uses)."""
+    values: dict[int, int] = {}
+    for tag, value in entries:
+        values.setdefault(tag, value)
+    return values
+
+
+def _machine_name(e_machine: int, bits: int, little_endian: bool) -> str:
+    """The usual platform name: ``x86_64``, ``aarch64``, ``ppc64le``, ``riscv64``, ``s390x``."""
+    name = MACHINES.get(e_machine, f"EM_{e_machine}")
+    if name == "s390" and bits == 64:
+        return "s390x"
+    if name in SIZED_MACHINES:
+        return f"{name}{bits}"
+    return f"{name}le" if name == "ppc64" and little_endian else name

@@ -1,0 +1,268 @@
+"""pytest hooks: options, configuration, collection of binaries (entry point ``memsafe``).
+
+Inert unless ``--memsafe`` is given: no items, no discovery, no cost.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Generator
+from dataclasses import replace
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from . import __version__
+from .collect import ArtifactFile, RunState
+from .discovery import discover, display_path, inspect_file, is_candidate_name
+from .errors import MemsafeWarning, SettingsError
+from .evidence import LOADERS
+from .model import Artifact
+from .reporting.controller import MemsafeReporter
+from .settings import parse_settings
+
+__all__ = ["STATE"]
+
+STATE: Final = pytest.StashKey[RunState]()
+
+INI_OPTIONS: Final[tuple[tuple[str, str, str, Any], ...]] = (
+    (
+        "memsafe_severity",
+        "linelist",
+        "CHECK=error|warning|off lines (defaults in the README)",
+        None,
+    ),
+    (
+        "memsafe_relro_min",
+        "string",
+        "lowest RELRO level that passes: partial (default), full, none",
+        None,
+    ),
+    (
+        "memsafe_fortify_min_ratio",
+        "string",
+        "share of fortifiable calls that must be fortified (0-1)",
+        None,
+    ),
+    ("memsafe_rpath_allow", "linelist", "absolute RPATH/RUNPATH entries (globs) to accept", None),
+    ("memsafe_paths", "paths", "where to look for binaries (default: the rootdir)", None),
+    (
+        "memsafe_exclude",
+        "linelist",
+        "globs of binaries to leave out (display path or file name)",
+        None,
+    ),
+    (
+        "memsafe_waivers",
+        "linelist",
+        "accepted failures: 'GLOB | CHECK[,CHECK] | REASON' lines",
+        None,
+    ),
+    ("memsafe_unknown", "string", "what an unknown verdict does: skip (default) or fail", None),
+    ("memsafe_json", "string", "write the JSON report to this path", None),
+)
+"""ini options: name, type, help, default."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("memsafe", "binary hardening checks (pytest-memsafe)")
+    group.addoption(
+        "--memsafe",
+        action="store_true",
+        default=False,
+        help="check every compiled extension under the rootdir (or the given paths)",
+    )
+    group.addoption("--memsafe-json", metavar="PATH", default=None, help="write the JSON report")
+    group.addoption(
+        "--memsafe-severity",
+        action="append",
+        metavar="CHECK=LEVEL",
+        default=None,
+        help="override a check's severity (error, warning, off); repeatable",
+    )
+    group.addoption(
+        "--memsafe-relro-min", metavar="LEVEL", default=None, help="partial, full or none"
+    )
+    group.addoption(
+        "--memsafe-exclude",
+        action="append",
+        metavar="GLOB",
+        default=None,
+        help="leave out binaries matching GLOB; repeatable",
+    )
+    group.addoption("--memsafe-unknown", metavar="skip|fail", default=None, help="treat unknown as")
+    for name, kind, help_text, default in INI_OPTIONS:
+        parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
+
+
+def _raw_settings(config: pytest.Config) -> dict[str, object]:
+    """Option values, command line over ini; ini type errors become settings problems."""
+    problems: list[str] = []
+    raw: dict[str, object] = {}
+    for name, *_ in INI_OPTIONS:
+        try:
+            raw[name.removeprefix("memsafe_")] = config.getini(name)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{name}: {exc}")
+    cli = config.option
+    raw["severity"] = [*(raw.get("severity") or []), *(cli.memsafe_severity or [])]  # type: ignore[misc]
+    raw["exclude"] = [*(raw.get("exclude") or []), *(cli.memsafe_exclude or [])]  # type: ignore[misc]
+    for key in ("json", "relro_min", "unknown"):
+        value = getattr(cli, f"memsafe_{key}")
+        if value is not None:
+            raw[key] = value
+    if problems:
+        raise SettingsError(problems)
+    return raw
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "memsafe(check, format): a binary hardening check item (pytest-memsafe)"
+    )
+    if not config.getoption("memsafe"):
+        return
+    try:
+        settings = parse_settings(_raw_settings(config))
+    except SettingsError as exc:
+        lines = "\n  ".join(exc.problems)
+        raise pytest.UsageError(f"pytest-memsafe: invalid configuration:\n  {lines}") from None
+    if settings.json_path is not None:
+        settings = replace(settings, json_path=config.invocation_params.dir / settings.json_path)
+    config.stash[STATE] = RunState(
+        settings=settings, rootdir=Path(os.path.abspath(config.rootpath))
+    )
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(MemsafeReporter(config, settings), "memsafe-reporter")
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if STATE not in config.stash:
+        return None
+    return f"memsafe: pytest-memsafe {__version__}, pyelftools {version('pyelftools')}"
+
+
+# -- collection ---------------------------------------------------------------------------
+
+
+def _explicit_args(config: pytest.Config) -> list[tuple[Path, str]]:
+    """Paths named on the command line (without ``::`` parts), with their spelling."""
+    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+        return []
+    base = config.invocation_params.dir
+    named = []
+    for arg in config.args:
+        spelled = arg.split("::", 1)[0]
+        named.append((Path(os.path.abspath(base / spelled)), spelled))
+    return named
+
+
+def _targets(config: pytest.Config, state: RunState) -> list[tuple[Path, str]]:
+    """Directories to discover binaries in: explicit directory args, else the settings."""
+    if config.args_source is pytest.Config.ArgsSource.ARGS:
+        return [(path, spelled) for path, spelled in _explicit_args(config) if path.is_dir()]
+    roots = state.settings.paths or (state.rootdir,)
+    return [
+        (Path(os.path.abspath(root)), display_path(Path(os.path.abspath(root)), state.rootdir))
+        for root in roots
+    ]
+
+
+def _binary_only_roots(config: pytest.Config) -> list[Path]:
+    """Explicit directory args that pytest would never walk for tests on its own.
+
+    Below these (site-packages, build trees, virtualenvs, ``norecursedirs``), pytest's own
+    collection is switched off so that no third-party test module or ``__init__.py`` is
+    imported; memsafe discovery alone looks there.
+    """
+    patterns = config.getini("norecursedirs")
+    roots = []
+    for path, _ in _explicit_args(config):
+        if not path.is_dir():
+            continue
+        chain = [path, *path.parents]
+        if any(
+            part.name in ("site-packages", "dist-packages")
+            or (part / "pyvenv.cfg").is_file()
+            or any(fnmatch.fnmatch(part.name, pattern) for pattern in patterns)
+            for part in chain
+            if part.name
+        ):
+            roots.append(path)
+    return roots
+
+
+_BINARY_ROOTS: Final = pytest.StashKey[list[Path]]()
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if STATE not in config.stash:
+        return None
+    if _BINARY_ROOTS not in config.stash:
+        config.stash[_BINARY_ROOTS] = _binary_only_roots(config)
+    path = Path(os.path.abspath(collection_path))
+    if any(root in path.parents for root in config.stash[_BINARY_ROOTS]):
+        return True
+    return None
+
+
+def _artifact_node(session: pytest.Session, state: RunState, artifact: Artifact) -> ArtifactFile:
+    """A collector for one binary, parented on the session.
+
+    The session parent keeps pytest ``Package`` nodes (whose setup imports ``__init__.py``)
+    out of the item's chain, so checking a binary never imports the package around it.
+    """
+    state.artifacts[artifact.path] = artifact
+    return ArtifactFile.from_parent(
+        session, path=Path(artifact.path), nodeid=artifact.display, artifact=artifact, state=state
+    )
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    config = parent.config
+    if STATE not in config.stash or not parent.session.isinitpath(file_path):
+        return None
+    if not is_candidate_name(file_path.name):
+        return None
+    state = config.stash[STATE]
+    absolute = Path(os.path.abspath(file_path))
+    spelled = next((s for p, s in _explicit_args(config) if p == absolute), str(file_path))
+    display = display_path(absolute, state.rootdir, (absolute, spelled))
+    artifact = inspect_file(absolute, display, "arg")
+    if artifact is None or (artifact.format is not None and artifact.format not in LOADERS):
+        what = (
+            "not a binary"
+            if artifact is None
+            else f"a {artifact.format} binary (not supported yet)"
+        )
+        config.issue_config_time_warning(MemsafeWarning(f"{display} is {what}: not checked"), 2)
+        return None
+    if artifact.path in state.artifacts:
+        return None
+    return _artifact_node(parent.session, state, artifact)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    report = yield
+    config = collector.config
+    if not isinstance(collector, pytest.Session) or STATE not in config.stash or not report.passed:
+        return report
+    state = config.stash[STATE]
+    artifacts = discover(
+        _targets(config, state),
+        rootdir=state.rootdir,
+        formats=LOADERS.keys(),
+        exclude=state.settings.exclude,
+        origin="arg" if config.args_source is pytest.Config.ArgsSource.ARGS else "tree",
+    )
+    named_files = {os.path.realpath(path) for path, _ in _explicit_args(config) if path.is_file()}
+    report.result.extend(
+        _artifact_node(collector, state, artifact)
+        for artifact in artifacts
+        if artifact.path not in state.artifacts and artifact.path not in named_files
+    )
+    return report

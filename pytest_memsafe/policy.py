@@ -1,0 +1,73 @@
+"""Policy: what a verdict means for this project (severity, waivers, levels) -> Finding.
+
+Policy layer: imports the model, the registry and settings; never a parser or pytest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import CheckSpec
+from .model import Outcome, Severity, Status, Verdict
+from .settings import Settings
+
+__all__ = ["Finding", "judge"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finding:
+    """A verdict with what pytest shows for it and why."""
+
+    verdict: Verdict
+    outcome: Outcome
+    note: str | None = None
+    """The waiver reason, skip reason or warning text behind a non-plain outcome."""
+
+    def as_report(self, spec: CheckSpec) -> dict[str, object]:
+        """The JSON report's entry in ``results``."""
+        v = self.verdict
+        return {
+            "check": v.check_id,
+            "status": v.status.value,
+            "level": v.level,
+            "outcome": self.outcome.value,
+            "summary": v.summary,
+            "facts": {
+                name: list(value) if isinstance(value, tuple) else value for name, value in v.facts
+            },
+            "remediation": spec.remediation if self.outcome is not Outcome.PASSED else None,
+            "note": self.note,
+        }
+
+
+def judge(verdict: Verdict, spec: CheckSpec, display: str, settings: Settings) -> Finding:
+    """Map one verdict to an outcome under the project's settings."""
+    severity = settings.severities[spec.id]
+    failing = verdict.status is Status.FAIL or (
+        verdict.status is Status.UNKNOWN and settings.unknown == "fail"
+    )
+    if failing:
+        waiver = settings.waiver_for(display, spec.id)
+        if waiver is not None:
+            return Finding(
+                verdict=verdict, outcome=Outcome.XFAILED, note=f"waived: {waiver.reason}"
+            )
+        if severity is Severity.ERROR:
+            return Finding(verdict=verdict, outcome=Outcome.FAILED)
+        return Finding(
+            verdict=verdict, outcome=Outcome.WARNED, note=f"{spec.id}: {verdict.summary}"
+        )
+    if verdict.status in (Status.NOT_APPLICABLE, Status.UNKNOWN):
+        return Finding(
+            verdict=verdict,
+            outcome=Outcome.SKIPPED,
+            note=f"{verdict.status.value}: {verdict.summary}",
+        )
+    if spec.recommended_level and verdict.level not in (None, spec.recommended_level):
+        return Finding(
+            verdict=verdict,
+            outcome=Outcome.WARNED,
+            note=f"{spec.id}: {verdict.summary}; {spec.recommended_level} is recommended "
+            f"({spec.remediation})",
+        )
+    return Finding(verdict=verdict, outcome=Outcome.PASSED)

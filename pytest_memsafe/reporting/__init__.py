@@ -1,0 +1,1 @@
+"""Reporting layer: consumes per-item records only (never evidence or parsers)."""

@@ -1,0 +1,65 @@
+"""The JSON report (schema_version 1, a contract; see DESIGN.md §4 and the shipped schema)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Final
+
+from .records import ArtifactReport
+
+__all__ = ["SCHEMA_VERSION", "build_report", "summarize", "write_json"]
+
+SCHEMA_VERSION: Final = 1
+OUTCOME_COUNTERS: Final = {
+    "passed": "passed",
+    "warned": "warned",
+    "failed": "failed",
+    "skipped": "skipped",
+    "xfailed": "xfailed",
+}
+
+
+def summarize(artifacts: list[ArtifactReport]) -> dict[str, int]:
+    """Counts of artifacts and of result outcomes; an unreadable artifact is one error."""
+    counts = {
+        "artifacts": len(artifacts),
+        "errors": 0,
+        **dict.fromkeys(OUTCOME_COUNTERS.values(), 0),
+    }
+    for artifact in artifacts:
+        if artifact.info["error"]:
+            counts["errors"] += 1
+            continue
+        for result in artifact.results:
+            counts[OUTCOME_COUNTERS[result["outcome"]]] += 1
+    return counts
+
+
+def build_report(
+    artifacts: list[ArtifactReport], settings: dict[str, Any], version: str
+) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "pytest-memsafe", "version": version},
+        "settings": settings,
+        "artifacts": [artifact.as_json() for artifact in artifacts],
+        "summary": summarize(artifacts),
+    }
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file, then a rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

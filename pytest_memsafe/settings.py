@@ -1,0 +1,184 @@
+"""Settings: raw option values -> one validated, frozen :class:`Settings` (policy layer).
+
+Every problem is collected and reported at once in a :class:`SettingsError`; pytest is not
+imported here (the plugin gathers the raw values and turns the error into a UsageError).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal
+
+from .checks import CHECK_IDS, REGISTRY, CheckParams
+from .errors import SettingsError
+from .model import Severity
+
+__all__ = ["UNKNOWN_CHOICES", "Settings", "Waiver", "parse_settings"]
+
+UNKNOWN_CHOICES: Final = ("skip", "fail")
+SEVERITY_CHOICES: Final = tuple(severity.value for severity in Severity)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Waiver:
+    """An accepted failure: artifacts matching ``pattern`` may fail ``checks``."""
+
+    pattern: str
+    checks: frozenset[str]
+    """Check ids, or ``*`` for all."""
+    reason: str
+
+    def covers(self, display: str, check_id: str) -> bool:
+        """Whether this waiver applies to one artifact's check."""
+        name = display.rsplit("/", 1)[-1]
+        matches = fnmatch.fnmatchcase(display, self.pattern) or fnmatch.fnmatchcase(
+            name, self.pattern
+        )
+        return matches and ("*" in self.checks or check_id in self.checks)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Effective configuration of one run (command line > ini > defaults)."""
+
+    severities: Mapping[str, Severity]
+    """Severity of every check id (``off`` checks produce no items)."""
+    params: CheckParams = field(default_factory=CheckParams)
+    paths: tuple[Path, ...] = ()
+    """Where to look for binaries when no path is given on the command line."""
+    exclude: tuple[str, ...] = ()
+    waivers: tuple[Waiver, ...] = ()
+    unknown: Literal["skip", "fail"] = "skip"
+    json_path: Path | None = None
+
+    @property
+    def enabled_checks(self) -> tuple[str, ...]:
+        """Check ids that run, in catalogue order."""
+        return tuple(cid for cid in CHECK_IDS if self.severities[cid] is not Severity.OFF)
+
+    def waiver_for(self, display: str, check_id: str) -> Waiver | None:
+        """The first waiver covering this artifact's check, if any."""
+        return next((w for w in self.waivers if w.covers(display, check_id)), None)
+
+    def as_report(self) -> dict[str, object]:
+        """The effective settings as the JSON report's ``settings`` object."""
+        return {
+            "severity": {cid: self.severities[cid].value for cid in CHECK_IDS},
+            "relro_min": self.params.relro_min,
+            "fortify_min_ratio": self.params.fortify_min_ratio,
+            "rpath_allow": list(self.params.rpath_allow),
+            "exclude": list(self.exclude),
+            "unknown": self.unknown,
+            "waivers": [
+                {"pattern": w.pattern, "checks": sorted(w.checks), "reason": w.reason}
+                for w in self.waivers
+            ],
+        }
+
+
+def _choice(problems: list[str], option: str, value: object, choices: Iterable[str]) -> str:
+    """``value`` when it is one of ``choices`` (the first is the default for an unset value)."""
+    valid = tuple(choices)
+    text = str(value).strip() if value not in (None, "") else valid[0]
+    if text not in valid:
+        problems.append(f"{option}: invalid value {text!r}; choose from {', '.join(valid)}")
+        return valid[0]
+    return text
+
+
+def _check_ids(problems: list[str], option: str, text: str, *, star: bool) -> frozenset[str]:
+    ids = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(ids - set(CHECK_IDS) - ({"*"} if star else set()))
+    if unknown or not ids:
+        problems.append(
+            f"{option}: unknown check id(s) {', '.join(unknown) or '(none given)'}; "
+            f"valid ids: {', '.join(CHECK_IDS)}"
+        )
+    return ids
+
+
+def _severities(problems: list[str], entries: Iterable[str]) -> dict[str, Severity]:
+    severities = {spec.id: spec.default_severity for spec in REGISTRY}
+    for entry in entries:
+        check_text, sep, level = (part.strip() for part in entry.partition("="))
+        if not sep or not level:
+            problems.append(
+                f"memsafe_severity: {entry!r} is not CHECK=LEVEL "
+                f"(LEVEL one of {', '.join(SEVERITY_CHOICES)})"
+            )
+            continue
+        level = _choice(problems, f"memsafe_severity[{check_text}]", level, SEVERITY_CHOICES)
+        for check_id in _check_ids(problems, "memsafe_severity", check_text, star=True):
+            for target in CHECK_IDS if check_id == "*" else (check_id,):
+                severities[target] = Severity(level)
+    return severities
+
+
+def _waivers(problems: list[str], entries: Iterable[str]) -> tuple[Waiver, ...]:
+    waivers = []
+    for entry in entries:
+        parts = [part.strip() for part in entry.split("|", 2)]
+        if len(parts) != 3 or not all(parts):
+            problems.append(
+                f"memsafe_waivers: {entry!r} must be 'GLOB | CHECK[,CHECK] | REASON' "
+                "(the reason is required)"
+            )
+            continue
+        pattern, checks, reason = parts
+        ids = _check_ids(problems, "memsafe_waivers", checks, star=True)
+        waivers.append(Waiver(pattern=pattern, checks=ids, reason=reason))
+    return tuple(waivers)
+
+
+def _ratio(problems: list[str], value: object) -> float:
+    try:
+        ratio = float(str(value))
+    except ValueError:
+        ratio = -1.0
+    if not 0.0 <= ratio <= 1.0:
+        problems.append(
+            f"memsafe_fortify_min_ratio: invalid value {value!r}; give a number from 0 to 1"
+        )
+        return 0.0
+    return ratio
+
+
+def parse_settings(raw: Mapping[str, object]) -> Settings:
+    """Validate raw option values (strings and lists as pytest returns them).
+
+    Keys: ``severity`` (list of ``CHECK=LEVEL``), ``relro_min``, ``fortify_min_ratio``,
+    ``rpath_allow``, ``paths``, ``exclude``, ``waivers``, ``unknown``, ``json``.
+    Raises :class:`SettingsError` naming every bad option, value and the valid choices.
+    """
+    problems: list[str] = []
+    severities = _severities(problems, _lines(raw.get("severity")))
+    relro_choices = ("partial", "full", "none")
+    params = CheckParams(
+        relro_min=_choice(problems, "memsafe_relro_min", raw.get("relro_min"), relro_choices),
+        fortify_min_ratio=_ratio(problems, raw.get("fortify_min_ratio") or 0),
+        rpath_allow=_lines(raw.get("rpath_allow")),
+    )
+    unknown = _choice(problems, "memsafe_unknown", raw.get("unknown"), UNKNOWN_CHOICES)
+    settings = Settings(
+        severities=severities,
+        params=params,
+        paths=tuple(Path(str(p)) for p in _lines(raw.get("paths"))),
+        exclude=_lines(raw.get("exclude")),
+        waivers=_waivers(problems, _lines(raw.get("waivers"))),
+        unknown="fail" if unknown == "fail" else "skip",
+        json_path=Path(str(raw["json"])) if raw.get("json") else None,
+    )
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _lines(value: object) -> tuple[str, ...]:
+    """A list option as a tuple of non-empty stripped strings (a string is one entry)."""
+    if value is None or value == "":
+        return ()
+    items = [value] if isinstance(value, (str, Path)) else list(value)  # type: ignore[call-overload]
+    return tuple(str(item).strip() for item in items if str(item).strip())

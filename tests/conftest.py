@@ -1,0 +1,38 @@
+"""Shared fixtures: the compiled corpus (built once per session) and pytester helpers."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
+from tests.corpus import build_all
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every corpus variant, compiled and verified with readelf: name -> path."""
+    return build_all(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def evidence(corpus: dict[str, Path]) -> dict[str, ElfEvidence]:
+    """Evidence of every corpus variant: name -> ElfEvidence."""
+    return {name: load_elf_evidence(str(path)) for name, path in corpus.items()}
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, corpus: dict[str, Path]) -> pytest.Pytester:
+    """A project with a hardened and a weak extension under src/pkg (with a booby-trapped
+    ``__init__.py`` that fails loudly if anything imports it)."""
+    pkg = pytester.mkdir("src") / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise SystemExit('pkg/__init__.py was imported')\n")
+    shutil.copy(corpus["hardened"], pkg / "_good.cpython-311-x86_64-linux-gnu.so")
+    shutil.copy(corpus["weak"], pkg / "_weak.cpython-311-x86_64-linux-gnu.so")
+    pytester.makeini("[pytest]\n")
+    return pytester

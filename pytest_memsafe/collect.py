@@ -176,4 +176,3 @@ _RAISE: Final = {
     Outcome.PASSED: _pass,
 }
 """How each outcome is shown to pytest."""
-

@@ -25,8 +25,8 @@ FORTIFIABLE: Final = _load_fortifiable()
 
 CANARY_SYMBOLS: Final = ("__stack_chk_fail", "__stack_chk_guard", "__intel_security_cookie")
 GLIBC: Final = "libc.so.6"
-X86_MARKS: Final = ((0x1, "IBT"), (0x2, "SHSTK"))
-AARCH64_MARKS: Final = ((0x1, "BTI"), (0x2, "PAC"), (0x4, "GCS"))
+X86_MARKS: Final[tuple[tuple[int, str], ...]] = ((0x1, "IBT"), (0x2, "SHSTK"))
+AARCH64_MARKS: Final[tuple[tuple[int, str], ...]] = ((0x1, "BTI"), (0x2, "PAC"), (0x4, "GCS"))
 
 
 def _has_rust(ev: ElfEvidence) -> bool:
@@ -127,7 +127,9 @@ def check_fortify(ev: ElfEvidence, params: CheckParams) -> Verdict:
             *facts,
             level="none",
         )
-    level = "full" if not plain else "partial"
+    # A name imported both ways has some checked call sites; only names never checked count
+    # against the share (plain calls alone are often sizes the compiler proved safe).
+    level = "full" if set(plain) <= set(fortified) else "partial"
     meets = ratio >= params.fortify_min_ratio
     summary = (
         f"fortified: {len(fortified)} of {len(fortifiable)} fortifiable function(s) use __*_chk"

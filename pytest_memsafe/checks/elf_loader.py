@@ -18,7 +18,7 @@ from ..evidence.elf import (
     PT_TLS,
     ElfEvidence,
 )
-from ..model import Status, Verdict
+from ..model import Fact, Status, Verdict
 from .base import RELRO_LEVELS, CheckParams, verdict
 
 __all__ = [
@@ -118,7 +118,7 @@ def check_nx(ev: ElfEvidence, params: CheckParams) -> Verdict:
     stacks = ev.segments_of(PT_GNU_STACK)
     if stacks:
         executable = any(seg.executable for seg in stacks)
-        facts = (("gnu_stack", True), ("stack_executable", executable))
+        facts: tuple[Fact, ...] = (("gnu_stack", True), ("stack_executable", executable))
         if executable:
             return verdict(
                 "nx",

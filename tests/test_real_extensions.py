@@ -1,0 +1,100 @@
+"""The real extensions installed on this machine: scanned as a new user would, and every
+verdict that readelf can decide cross-checked against readelf (the independent oracle)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sysconfig
+from pathlib import Path
+
+import pytest
+
+from pytest_memsafe.checks import CheckParams, get_spec
+from pytest_memsafe.discovery import discover
+from pytest_memsafe.errors import MalformedBinaryError
+from pytest_memsafe.evidence import LOADERS
+from pytest_memsafe.evidence.elf import load_elf_evidence
+from pytest_memsafe.model import BinaryFormat, Status
+from tests.corpus import readelf
+
+TARGETS = sorted(
+    {
+        Path(sysconfig.get_path("platstdlib")) / "lib-dynload",
+        Path(sysconfig.get_paths()["platlib"]),
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def installed() -> list[Path]:
+    """Every ELF binary under this interpreter's lib-dynload and site-packages."""
+    found = discover(
+        [(path, str(path)) for path in TARGETS if path.is_dir()],
+        rootdir=Path("/nonexistent"),
+        formats=LOADERS.keys(),
+    )
+    paths = [Path(artifact.path) for artifact in found]
+    assert paths, "no compiled extension installed: nothing real to check"
+    return paths
+
+
+def test_scan_of_installed_extensions_has_no_error_but_malformed_files(
+    pytester: pytest.Pytester, installed: list[Path]
+) -> None:
+    pytester.makeini("[pytest]\n")
+    result = pytester.runpytest_subprocess(
+        "--memsafe", "--noconftest", "-q", "-p", "no:cacheprovider",
+        "--memsafe-json", "report.json", *map(str, TARGETS),
+    )  # fmt: skip
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+    report = json.loads((pytester.path / "report.json").read_text())
+    assert report["summary"]["artifacts"] == len(installed)
+    broken = [a["path"] for a in report["artifacts"] if a["error"]]
+    for display in broken:  # an error must be a file readelf cannot read either
+        path = next(p for p in installed if p.as_posix().endswith(display))
+        with pytest.raises(Exception, match="readelf|Error|error"):
+            readelf(path, "-h", "-l", "-d")
+
+
+def _readelf_facts(path: Path) -> dict[str, object]:
+    program_headers = readelf(path, "-l")
+    dynamic = readelf(path, "-d")
+    # columns: Type Offset VirtAddr PhysAddr FileSiz MemSiz Flg(3 chars, may hold spaces) Align
+    stack = re.search(r"^\s*GNU_STACK\s+(?:\S+\s+){5}(.{3})\s", program_headers, re.M)
+    return {
+        "gnu_relro": re.search(r"^\s*GNU_RELRO\s", program_headers, re.M) is not None,
+        "bind_now": re.search(
+            r"\(BIND_NOW\)|\(FLAGS\)\s.*\bBIND_NOW\b|\(FLAGS_1\)\s.*\bNOW\b", dynamic
+        )
+        is not None,
+        "stack": stack.group(1).strip() if stack else None,
+        "textrel": re.search(r"\(TEXTREL\)|\(FLAGS\)\s.*\bTEXTREL\b", dynamic) is not None,
+        "paths": re.findall(r"\((?:RPATH|RUNPATH)\)\s+Library r\w*path: \[(.*)\]", dynamic),
+    }
+
+
+def test_verdicts_agree_with_readelf_on_every_installed_binary(installed: list[Path]) -> None:
+    checked = 0
+    for path in installed:
+        try:
+            ev = load_elf_evidence(str(path))
+        except MalformedBinaryError:
+            continue
+        oracle = _readelf_facts(path)
+        verdicts = {
+            check: get_spec(check).impls[BinaryFormat.ELF](ev, CheckParams())
+            for check in ("relro", "nx", "pic", "rpath")
+        }
+        relro = dict(verdicts["relro"].facts)
+        assert relro["gnu_relro"] == oracle["gnu_relro"], path
+        assert relro["bind_now"] == oracle["bind_now"], path
+        assert (verdicts["nx"].status is Status.FAIL) == (
+            oracle["stack"] is None or "E" in str(oracle["stack"])
+        ), path
+        assert (verdicts["pic"].status is Status.FAIL) == oracle["textrel"], path
+        ours = [value for _, value in verdicts["rpath"].facts if value is not None]
+        assert sorted(ours) == sorted(oracle["paths"]), path  # type: ignore[type-var]
+        checked += 1
+    assert checked >= len(installed) // 2

@@ -14,6 +14,7 @@ from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Final
 
+from .files import open_regular
 from .model import Artifact, BinaryFormat, Origin
 from .sniff import SNIFF_BYTES, sniff_format
 
@@ -75,7 +76,7 @@ def inspect_file(path: Path, display: str, origin: Origin) -> Artifact | None:
     ``problem`` saying why, so that it is reported instead of silently dropped.
     """
     try:
-        with path.open("rb") as handle:
+        with open_regular(str(path)) as handle:
             head = handle.read(SNIFF_BYTES)
     except FileNotFoundError:
         problem = "broken symlink" if path.is_symlink() else "file vanished"

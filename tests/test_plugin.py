@@ -333,3 +333,10 @@ def test_unreadable_file_is_an_error(project: pytest.Pytester) -> None:
     result = project.runpytest("--memsafe", "-k", "_good")
     result.assert_outcomes(errors=len(CHECKS))
     result.stdout.fnmatch_lines(["*cannot read*"])
+
+
+def test_fifo_named_like_a_library_is_an_error_not_a_hang(project: pytest.Pytester) -> None:
+    os.mkfifo(project.path / "src/pkg/_pipe.abi3.so")
+    result = project.runpytest("--memsafe", "-k", "_pipe")
+    result.assert_outcomes(errors=len(CHECKS))
+    result.stdout.fnmatch_lines(["*cannot check src/pkg/_pipe.abi3.so: cannot read: not a reg*"])

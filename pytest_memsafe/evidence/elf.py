@@ -1,10 +1,12 @@
 """ELF evidence: the only module that imports pyelftools (evidence layer; never judges).
 
-pyelftools reads the file header and the section table. The loader-facing structures that
+pyelftools reads the file header. The section table and the loader-facing structures that
 the checks depend on (program headers, the dynamic table through ``PT_DYNAMIC``, ``.dynsym``,
 relocations, GNU property notes) are read straight from the mapped file with ``struct``, in
 bulk and bounded by the file size, so a file without section headers is still judged and a
-large library costs little more than a small one.
+large library costs little more than a small one. (pyelftools' section objects parse hash
+tables eagerly and read names 64 bytes at a time, which crafted section tables turn into
+minutes of work.)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
 
 from ..errors import MalformedBinaryError
+from ..files import open_regular
 
 __all__ = [
     "DynamicInfo",
@@ -38,6 +41,9 @@ PT_GNU_PROPERTY: Final = 0x6474E553
 PF_X: Final = 1
 PF_W: Final = 2
 PF_R: Final = 4
+
+SHT_SYMTAB: Final = 2
+SHT_DYNSYM: Final = 11
 
 DT_NULL: Final = 0
 DT_NEEDED: Final = 1
@@ -68,6 +74,14 @@ GNU_PROPERTY_X86_FEATURE_1_AND: Final = 0xC0000002
 MAX_DYNAMIC_TAGS: Final = 1 << 16
 """A real dynamic table has a few dozen entries; more means a crafted file."""
 MAX_COMMENT_BYTES: Final = 1 << 16
+MAX_NOTE_BYTES: Final = 1 << 20
+"""Note segments read in all; real ones hold well under a kilobyte (build id, ABI tag,
+properties), while many crafted segments over one large range would make the scan
+quadratic in the file size."""
+STRING_BYTES_PER_FILE_BYTE: Final = 4
+"""All names read from string tables may total this many times the file size. Real names
+share few bytes; crafted entries that all point into one long string would otherwise cost
+time and memory quadratic in the file size."""
 
 MACHINES: Final[dict[int, str]] = {
     3: "i386",
@@ -185,7 +199,7 @@ def load_elf_evidence(path: str) -> ElfEvidence:
     the one place where parser and I/O exceptions are translated.
     """
     try:
-        with open(path, "rb") as handle:
+        with open_regular(path) as handle:
             if not handle.seek(0, 2):
                 raise MalformedBinaryError(path, "empty file")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -215,6 +229,8 @@ class _Reader:
         self.bits = self.elf.elfclass
         self.end = "<" if self.elf.little_endian else ">"
         self.word = "Q" if self.bits == 64 else "I"
+        self.string_budget = STRING_BYTES_PER_FILE_BYTE * len(data)
+        """Bytes of names :meth:`_cstring` may still return."""
         self.segments = self._segments()
 
     def evidence(self) -> ElfEvidence:
@@ -242,7 +258,7 @@ class _Reader:
             aarch64_features=aarch64,
             comments=self._comments(sections),
             has_section_headers=bool(sections),
-            has_symtab=any(sh_type == "SHT_SYMTAB" for sh_type, _, _ in sections.values()),
+            has_symtab=any(sh_type == SHT_SYMTAB for sh_type, _, _ in sections.values()),
             has_debug_info=".debug_info" in sections or ".zdebug_info" in sections,
         )
 
@@ -268,9 +284,15 @@ class _Reader:
         return None
 
     def _cstring(self, offset: int, limit: int) -> str:
-        end = self.data.find(b"\0", offset, limit)
-        if offset < 0 or offset >= limit or end < 0:
+        if offset < 0 or offset >= limit:
+            raise _Truncated(f"string at offset {offset:#x} lies outside its table")
+        search_end = min(limit, offset + self.string_budget + 1)
+        end = self.data.find(b"\0", offset, search_end)
+        if end < 0:
+            if search_end < limit:
+                raise _Truncated(f"names exceed {STRING_BYTES_PER_FILE_BYTE}x the file size")
             raise _Truncated(f"unterminated string at offset {offset:#x}")
+        self.string_budget -= end - offset
         return self.data[offset:end].decode("utf-8", "replace")
 
     # -- structures ----------------------------------------------------------------------
@@ -303,15 +325,26 @@ class _Reader:
             )
         return tuple(segments)
 
-    def _section_names(self) -> dict[str, tuple[str, int, int]]:
+    def _section_names(self) -> dict[str, tuple[int, int, int]]:
         """Section name -> (type, offset, size); empty when there is no section table."""
-        if self.elf.num_sections() == 0:
+        count = self.elf.num_sections()  # e_shnum, or section 0's sh_size when that is 0
+        if count == 0:
             return {}
-        found: dict[str, tuple[str, int, int]] = {}
-        for section in self.elf.iter_sections():
-            found.setdefault(
-                section.name, (str(section["sh_type"]), section["sh_offset"], section["sh_size"])
-            )
+        size, table = self.elf.header["e_shentsize"], self.elf.header["e_shoff"]
+        layout = struct.Struct(self.end + ("IIQQQQ" if self.bits == 64 else "IIIIII"))
+        if size < (64 if self.bits == 64 else 40):
+            raise _Truncated(f"e_shentsize {size} is too small")
+        raw = self._bytes(table, count * size)
+        headers = [layout.unpack_from(raw, index * size) for index in range(count)]
+        names_index = self.elf.get_shstrndx()
+        if names_index >= count:
+            raise _Truncated(f"e_shstrndx {names_index} is not one of {count} sections")
+        _, _, _, _, names_at, names_size = headers[names_index]
+        names_end = min(names_at + names_size, len(self.data))
+        found: dict[str, tuple[int, int, int]] = {}
+        for sh_name, sh_type, _, _, sh_offset, sh_size in headers:
+            name = self._cstring(names_at + sh_name, names_end) if names_index else ""
+            found.setdefault(name, (sh_type, sh_offset, sh_size))
         return found
 
     def _dynamic_entries(self) -> list[tuple[int, int]] | None:
@@ -352,20 +385,20 @@ class _Reader:
         )
 
     def _symbol_table(
-        self, values: dict[int, int], sections: dict[str, tuple[str, int, int]]
+        self, values: dict[int, int], sections: dict[str, tuple[int, int, int]]
     ) -> tuple[int, int] | None:
         """File offset and entry count of the dynamic symbol table."""
         entsize = 24 if self.bits == 64 else 16
-        if ".dynsym" in sections and sections[".dynsym"][0] == "SHT_DYNSYM":
+        if ".dynsym" in sections and sections[".dynsym"][0] == SHT_DYNSYM:
             _, offset, size = sections[".dynsym"]
             return offset, size // entsize
         if DT_SYMTAB not in values:
             return None
-        offset = self._file_offset(values[DT_SYMTAB], entsize)
-        if offset is None:
+        table_at = self._file_offset(values[DT_SYMTAB], entsize)
+        if table_at is None:
             raise _Truncated("DT_SYMTAB does not map into the file")
         count = self._hash_symbol_count(values)
-        return offset, min(count, (len(self.data) - offset) // entsize)
+        return table_at, min(count, (len(self.data) - table_at) // entsize)
 
     def _hash_symbol_count(self, values: dict[int, int]) -> int:
         """Number of dynamic symbols from DT_HASH (nchain) or DT_GNU_HASH (highest index)."""
@@ -393,7 +426,7 @@ class _Reader:
         return int(highest) + 1
 
     def _dynamic_symbols(
-        self, values: dict[int, int], sections: dict[str, tuple[str, int, int]]
+        self, values: dict[int, int], sections: dict[str, tuple[int, int, int]]
     ) -> tuple[frozenset[str], frozenset[str]]:
         table = self._symbol_table(values, sections)
         strtab = self._file_offset(values.get(DT_STRTAB, -1))
@@ -460,6 +493,8 @@ class _Reader:
         align = 8 if self.bits == 64 else 4
         note_segments = [s for s in self.segments if s.p_type == PT_GNU_PROPERTY]
         note_segments = note_segments or [s for s in self.segments if s.p_type == PT_NOTE]
+        if sum(seg.filesz for seg in note_segments) > MAX_NOTE_BYTES:
+            raise _Truncated(f"note segments exceed {MAX_NOTE_BYTES} bytes")
         for seg in note_segments:
             for n_type, name, desc in self._notes(seg.offset, seg.filesz):
                 if n_type != NT_GNU_PROPERTY_TYPE_0 or name != b"GNU\0":
@@ -487,7 +522,7 @@ class _Reader:
             yield n_type, raw[name_at : name_at + namesz], raw[desc_at : desc_at + descsz]
             at = desc_at + -(-descsz // 4) * 4
 
-    def _comments(self, sections: dict[str, tuple[str, int, int]]) -> tuple[str, ...]:
+    def _comments(self, sections: dict[str, tuple[int, int, int]]) -> tuple[str, ...]:
         if ".comment" not in sections:
             return ()
         _, offset, size = sections[".comment"]

@@ -1,0 +1,31 @@
+"""Opening files found on disk: regular files only, without ever blocking (stdlib only).
+
+A FIFO, socket or device named like a library would make a plain ``open()`` block or read
+forever; it is refused before any byte is read.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from typing import BinaryIO
+
+__all__ = ["NotRegularFileError", "open_regular"]
+
+
+class NotRegularFileError(OSError):
+    """The path is a FIFO, socket, device or directory, not a regular file."""
+
+
+def open_regular(path: str) -> BinaryIO:
+    """Open ``path`` for binary reading if it is a regular file (symlinks followed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise NotRegularFileError(f"{kind} (a FIFO, socket or device is never read)")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

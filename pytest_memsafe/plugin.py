@@ -28,43 +28,18 @@ __all__ = ["STATE"]
 
 STATE: Final = pytest.StashKey[RunState]()
 
-INI_OPTIONS: Final[tuple[tuple[str, str, str, Any], ...]] = (
-    (
-        "memsafe_severity",
-        "linelist",
-        "CHECK=error|warning|off lines (defaults in the README)",
-        None,
-    ),
-    (
-        "memsafe_relro_min",
-        "string",
-        "lowest RELRO level that passes: partial (default), full, none",
-        None,
-    ),
-    (
-        "memsafe_fortify_min_ratio",
-        "string",
-        "share of fortifiable calls that must be fortified (0-1)",
-        None,
-    ),
-    ("memsafe_rpath_allow", "linelist", "absolute RPATH/RUNPATH entries (globs) to accept", None),
-    ("memsafe_paths", "paths", "where to look for binaries (default: the rootdir)", None),
-    (
-        "memsafe_exclude",
-        "linelist",
-        "globs of binaries to leave out (display path or file name)",
-        None,
-    ),
-    (
-        "memsafe_waivers",
-        "linelist",
-        "accepted failures: 'GLOB | CHECK[,CHECK] | REASON' lines",
-        None,
-    ),
-    ("memsafe_unknown", "string", "what an unknown verdict does: skip (default) or fail", None),
-    ("memsafe_json", "string", "write the JSON report to this path", None),
-)
-"""ini options: name, type, help, default."""
+INI_OPTIONS: Final[dict[str, tuple[str, str]]] = {
+    "memsafe_severity": ("linelist", "CHECK=error|warning|off lines (defaults in the README)"),
+    "memsafe_relro_min": ("string", "lowest RELRO level that passes: partial, full or none"),
+    "memsafe_fortify_min_ratio": ("float", "share (0-1) of fortifiable calls to be fortified"),
+    "memsafe_rpath_allow": ("linelist", "absolute RPATH/RUNPATH entries (globs) to accept"),
+    "memsafe_paths": ("paths", "where to look for binaries (default: the rootdir)"),
+    "memsafe_exclude": ("linelist", "globs of binaries to leave out (path or file name)"),
+    "memsafe_waivers": ("linelist", "accepted failures: 'GLOB | CHECK[,CHECK] | REASON' lines"),
+    "memsafe_unknown": ("string", "what an unknown verdict does: skip (default) or fail"),
+    "memsafe_json": ("string", "write the JSON report to this path"),
+}
+"""ini options: name -> (pytest ini type, help)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -94,29 +69,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="leave out binaries matching GLOB; repeatable",
     )
     group.addoption("--memsafe-unknown", metavar="skip|fail", default=None, help="treat unknown as")
-    for name, kind, help_text, default in INI_OPTIONS:
-        parser.addini(name, help_text, type=kind, default=default)  # type: ignore[arg-type]
+    for name, (kind, help_text) in INI_OPTIONS.items():
+        parser.addini(name, help_text, type=kind, default=None)  # type: ignore[arg-type]
 
 
-def _raw_settings(config: pytest.Config) -> dict[str, object]:
-    """Option values, command line over ini; ini type errors become settings problems."""
+def _raw_settings(config: pytest.Config) -> tuple[dict[str, object], list[str]]:
+    """Option values, command line over ini, and the ini values pytest could not read."""
     problems: list[str] = []
     raw: dict[str, object] = {}
-    for name, *_ in INI_OPTIONS:
+    for name in INI_OPTIONS:
         try:
             raw[name.removeprefix("memsafe_")] = config.getini(name)
         except (TypeError, ValueError) as exc:
             problems.append(f"{name}: {exc}")
     cli = config.option
-    raw["severity"] = [*(raw.get("severity") or []), *(cli.memsafe_severity or [])]  # type: ignore[misc]
-    raw["exclude"] = [*(raw.get("exclude") or []), *(cli.memsafe_exclude or [])]  # type: ignore[misc]
+    for key in ("severity", "exclude"):  # repeatable: the command line adds to the ini lines
+        raw[key] = [*(raw.get(key) or ()), *(getattr(cli, f"memsafe_{key}") or ())]  # type: ignore[misc]
     for key in ("json", "relro_min", "unknown"):
         value = getattr(cli, f"memsafe_{key}")
         if value is not None:
             raw[key] = value
-    if problems:
-        raise SettingsError(problems)
-    return raw
+    return raw, problems
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -125,11 +98,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not config.getoption("memsafe"):
         return
+    raw, problems = _raw_settings(config)
     try:
-        settings = parse_settings(_raw_settings(config))
+        settings = parse_settings(raw)
     except SettingsError as exc:
-        lines = "\n  ".join(exc.problems)
-        raise pytest.UsageError(f"pytest-memsafe: invalid configuration:\n  {lines}") from None
+        problems += exc.problems
+    if problems:
+        lines = "\n  ".join(problems)
+        raise pytest.UsageError(f"pytest-memsafe: invalid configuration:\n  {lines}")
     if settings.json_path is not None:
         settings = replace(settings, json_path=config.invocation_params.dir / settings.json_path)
     config.stash[STATE] = RunState(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Final
 
-from ..evidence.elf import ElfEvidence
+from ..evidence.elf_records import ElfEvidence
 from ..model import Status, Verdict
 from .base import CheckParams, verdict
 

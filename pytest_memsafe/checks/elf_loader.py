@@ -8,7 +8,7 @@ from __future__ import annotations
 import fnmatch
 from typing import Final
 
-from ..evidence.elf import (
+from ..evidence.elf_records import (
     DT_BIND_NOW,
     DT_JMPREL,
     DT_TEXTREL,

@@ -15,7 +15,6 @@ import hashlib
 import mmap
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Final
 
 from elftools.common.exceptions import ELFError
@@ -23,6 +22,39 @@ from elftools.elf.elffile import ELFFile
 
 from ..errors import MalformedBinaryError
 from ..files import open_regular
+from .elf_records import (
+    DT_FLAGS,
+    DT_FLAGS_1,
+    DT_GNU_HASH,
+    DT_HASH,
+    DT_JMPREL,
+    DT_NEEDED,
+    DT_NULL,
+    DT_PLTREL,
+    DT_PLTRELSZ,
+    DT_REL,
+    DT_RELA,
+    DT_RELASZ,
+    DT_RELSZ,
+    DT_RPATH,
+    DT_RUNPATH,
+    DT_SONAME,
+    DT_STRSZ,
+    DT_STRTAB,
+    DT_SYMTAB,
+    GNU_PROPERTY_AARCH64_FEATURE_1_AND,
+    GNU_PROPERTY_X86_FEATURE_1_AND,
+    NT_GNU_PROPERTY_TYPE_0,
+    PT_DYNAMIC,
+    PT_GNU_PROPERTY,
+    PT_LOAD,
+    PT_NOTE,
+    SHT_DYNSYM,
+    SHT_SYMTAB,
+    DynamicInfo,
+    ElfEvidence,
+    ElfSegment,
+)
 
 __all__ = [
     "DynamicInfo",
@@ -31,45 +63,6 @@ __all__ = [
     "load_elf_evidence",
 ]
 
-PT_LOAD: Final = 1
-PT_DYNAMIC: Final = 2
-PT_NOTE: Final = 4
-PT_TLS: Final = 7
-PT_GNU_STACK: Final = 0x6474E551
-PT_GNU_RELRO: Final = 0x6474E552
-PT_GNU_PROPERTY: Final = 0x6474E553
-PF_X: Final = 1
-PF_W: Final = 2
-PF_R: Final = 4
-
-SHT_SYMTAB: Final = 2
-SHT_DYNSYM: Final = 11
-
-DT_NULL: Final = 0
-DT_NEEDED: Final = 1
-DT_PLTRELSZ: Final = 2
-DT_HASH: Final = 4
-DT_STRTAB: Final = 5
-DT_SYMTAB: Final = 6
-DT_RELA: Final = 7
-DT_RELASZ: Final = 8
-DT_STRSZ: Final = 10
-DT_SONAME: Final = 14
-DT_RPATH: Final = 15
-DT_REL: Final = 17
-DT_RELSZ: Final = 18
-DT_PLTREL: Final = 20
-DT_TEXTREL: Final = 22
-DT_JMPREL: Final = 23
-DT_BIND_NOW: Final = 24
-DT_RUNPATH: Final = 29
-DT_FLAGS: Final = 30
-DT_GNU_HASH: Final = 0x6FFFFEF5
-DT_FLAGS_1: Final = 0x6FFFFFFB
-
-NT_GNU_PROPERTY_TYPE_0: Final = 5
-GNU_PROPERTY_AARCH64_FEATURE_1_AND: Final = 0xC0000000
-GNU_PROPERTY_X86_FEATURE_1_AND: Final = 0xC0000002
 
 MAX_DYNAMIC_TAGS: Final = 1 << 16
 """A real dynamic table has a few dozen entries; more means a crafted file."""
@@ -111,85 +104,6 @@ GLOB_DAT_TYPES: Final[dict[int, int]] = {
     183: 1025,  # R_AARCH64_GLOB_DAT
 }
 """Relocation type that fills a GOT slot, per ``e_machine`` (PLT slots come from DT_JMPREL)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ElfSegment:
-    """One program header."""
-
-    p_type: int
-    flags: int
-    offset: int
-    vaddr: int
-    filesz: int
-    memsz: int
-
-    @property
-    def writable(self) -> bool:
-        """``PF_W`` is set."""
-        return bool(self.flags & PF_W)
-
-    @property
-    def executable(self) -> bool:
-        """``PF_X`` is set."""
-        return bool(self.flags & PF_X)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DynamicInfo:
-    """The dynamic table, read through ``PT_DYNAMIC``."""
-
-    tags: frozenset[int]
-    """Every ``d_tag`` present."""
-    flags: int
-    """``DT_FLAGS`` (0 when absent)."""
-    flags_1: int
-    """``DT_FLAGS_1`` (0 when absent)."""
-    needed: tuple[str, ...]
-    soname: str | None
-    rpath: str | None
-    runpath: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ElfEvidence:
-    """Raw facts about one ELF file, with no judgement in them."""
-
-    size: int
-    sha256: str
-    elf_class: int
-    """32 or 64."""
-    little_endian: bool
-    e_type: int
-    e_machine: int
-    machine: str
-    segments: tuple[ElfSegment, ...]
-    dynamic: DynamicInfo | None
-    """``None`` when there is no ``PT_DYNAMIC`` (a static or relocatable object)."""
-    imports: frozenset[str]
-    """Undefined names in the dynamic symbol table (no version suffix)."""
-    exports: frozenset[str]
-    """Defined global/weak names in the dynamic symbol table."""
-    got_slots: tuple[int, ...]
-    """``r_offset`` of every PLT (``DT_JMPREL``) and ``GLOB_DAT`` relocation, sorted."""
-    x86_features: int | None
-    """``GNU_PROPERTY_X86_FEATURE_1_AND`` bits; ``None`` when no such property exists."""
-    aarch64_features: int | None
-    """``GNU_PROPERTY_AARCH64_FEATURE_1_AND`` bits; ``None`` when absent."""
-    comments: tuple[str, ...]
-    """Distinct ``.comment`` strings, in file order."""
-    has_section_headers: bool
-    has_symtab: bool
-    has_debug_info: bool
-
-    def segments_of(self, p_type: int) -> tuple[ElfSegment, ...]:
-        """The program headers of one type, in file order."""
-        return tuple(seg for seg in self.segments if seg.p_type == p_type)
-
-    @property
-    def is_python_extension(self) -> bool:
-        """It exports a ``PyInit_*`` function (auditwheel's test)."""
-        return any(name.startswith("PyInit_") for name in self.exports)
 
 
 def load_elf_evidence(path: str) -> ElfEvidence:

@@ -1,0 +1,170 @@
+"""ELF evidence records and the ELF constants they are read with (no parser imported).
+
+Checks import these types and constants; only :mod:`pytest_memsafe.evidence.elf` reads files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = [
+    "DT_BIND_NOW",
+    "DT_FLAGS",
+    "DT_FLAGS_1",
+    "DT_GNU_HASH",
+    "DT_HASH",
+    "DT_JMPREL",
+    "DT_NEEDED",
+    "DT_NULL",
+    "DT_PLTREL",
+    "DT_PLTRELSZ",
+    "DT_REL",
+    "DT_RELA",
+    "DT_RELASZ",
+    "DT_RELSZ",
+    "DT_RPATH",
+    "DT_RUNPATH",
+    "DT_SONAME",
+    "DT_STRSZ",
+    "DT_STRTAB",
+    "DT_SYMTAB",
+    "DT_TEXTREL",
+    "GNU_PROPERTY_AARCH64_FEATURE_1_AND",
+    "GNU_PROPERTY_X86_FEATURE_1_AND",
+    "NT_GNU_PROPERTY_TYPE_0",
+    "PF_R",
+    "PF_W",
+    "PF_X",
+    "PT_DYNAMIC",
+    "PT_GNU_PROPERTY",
+    "PT_GNU_RELRO",
+    "PT_GNU_STACK",
+    "PT_LOAD",
+    "PT_NOTE",
+    "PT_TLS",
+    "SHT_DYNSYM",
+    "SHT_SYMTAB",
+    "DynamicInfo",
+    "ElfEvidence",
+    "ElfSegment",
+]
+
+PT_LOAD: Final = 1
+PT_DYNAMIC: Final = 2
+PT_NOTE: Final = 4
+PT_TLS: Final = 7
+PT_GNU_STACK: Final = 0x6474E551
+PT_GNU_RELRO: Final = 0x6474E552
+PT_GNU_PROPERTY: Final = 0x6474E553
+PF_X: Final = 1
+PF_W: Final = 2
+PF_R: Final = 4
+
+SHT_SYMTAB: Final = 2
+SHT_DYNSYM: Final = 11
+
+DT_NULL: Final = 0
+DT_NEEDED: Final = 1
+DT_PLTRELSZ: Final = 2
+DT_HASH: Final = 4
+DT_STRTAB: Final = 5
+DT_SYMTAB: Final = 6
+DT_RELA: Final = 7
+DT_RELASZ: Final = 8
+DT_STRSZ: Final = 10
+DT_SONAME: Final = 14
+DT_RPATH: Final = 15
+DT_REL: Final = 17
+DT_RELSZ: Final = 18
+DT_PLTREL: Final = 20
+DT_TEXTREL: Final = 22
+DT_JMPREL: Final = 23
+DT_BIND_NOW: Final = 24
+DT_RUNPATH: Final = 29
+DT_FLAGS: Final = 30
+DT_GNU_HASH: Final = 0x6FFFFEF5
+DT_FLAGS_1: Final = 0x6FFFFFFB
+
+NT_GNU_PROPERTY_TYPE_0: Final = 5
+GNU_PROPERTY_AARCH64_FEATURE_1_AND: Final = 0xC0000000
+GNU_PROPERTY_X86_FEATURE_1_AND: Final = 0xC0000002
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElfSegment:
+    """One program header."""
+
+    p_type: int
+    flags: int
+    offset: int
+    vaddr: int
+    filesz: int
+    memsz: int
+
+    @property
+    def writable(self) -> bool:
+        """``PF_W`` is set."""
+        return bool(self.flags & PF_W)
+
+    @property
+    def executable(self) -> bool:
+        """``PF_X`` is set."""
+        return bool(self.flags & PF_X)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DynamicInfo:
+    """The dynamic table, read through ``PT_DYNAMIC``."""
+
+    tags: frozenset[int]
+    """Every ``d_tag`` present."""
+    flags: int
+    """``DT_FLAGS`` (0 when absent)."""
+    flags_1: int
+    """``DT_FLAGS_1`` (0 when absent)."""
+    needed: tuple[str, ...]
+    soname: str | None
+    rpath: str | None
+    runpath: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ElfEvidence:
+    """Raw facts about one ELF file, with no judgement in them."""
+
+    size: int
+    sha256: str
+    elf_class: int
+    """32 or 64."""
+    little_endian: bool
+    e_type: int
+    e_machine: int
+    machine: str
+    segments: tuple[ElfSegment, ...]
+    dynamic: DynamicInfo | None
+    """``None`` when there is no ``PT_DYNAMIC`` (a static or relocatable object)."""
+    imports: frozenset[str]
+    """Undefined names in the dynamic symbol table (no version suffix)."""
+    exports: frozenset[str]
+    """Defined global/weak names in the dynamic symbol table."""
+    got_slots: tuple[int, ...]
+    """``r_offset`` of every PLT (``DT_JMPREL``) and ``GLOB_DAT`` relocation, sorted."""
+    x86_features: int | None
+    """``GNU_PROPERTY_X86_FEATURE_1_AND`` bits; ``None`` when no such property exists."""
+    aarch64_features: int | None
+    """``GNU_PROPERTY_AARCH64_FEATURE_1_AND`` bits; ``None`` when absent."""
+    comments: tuple[str, ...]
+    """Distinct ``.comment`` strings, in file order."""
+    has_section_headers: bool
+    has_symtab: bool
+    has_debug_info: bool
+
+    def segments_of(self, p_type: int) -> tuple[ElfSegment, ...]:
+        """The program headers of one type, in file order."""
+        return tuple(seg for seg in self.segments if seg.p_type == p_type)
+
+    @property
+    def is_python_extension(self) -> bool:
+        """It exports a ``PyInit_*`` function (auditwheel's test)."""
+        return any(name.startswith("PyInit_") for name in self.exports)

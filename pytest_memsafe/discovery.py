@@ -40,6 +40,7 @@ SKIPPED_DIRS: Final = frozenset(
     }
 )
 """Directory names never walked (virtualenvs are also spotted by their ``pyvenv.cfg``)."""
+VIRTUALENV_MARKERS: Final = frozenset({"pyvenv.cfg", "conda-meta"})
 
 _CANDIDATE: Final = re.compile(r".*(\.so(\.\d+)*|\.pyd|\.dylib)$")
 
@@ -47,10 +48,6 @@ _CANDIDATE: Final = re.compile(r".*(\.so(\.\d+)*|\.pyd|\.dylib)$")
 def is_candidate_name(name: str) -> bool:
     """Whether a file name looks like an extension or shared library (``.so``, ``.so.1``...)."""
     return _CANDIDATE.fullmatch(name) is not None
-
-
-def _is_virtualenv(path: Path) -> bool:
-    return (path / "pyvenv.cfg").is_file() or (path / "conda-meta" / "history").is_file()
 
 
 def display_path(path: Path, rootdir: Path, named_as: tuple[Path, str] | None = None) -> str:
@@ -97,8 +94,12 @@ def inspect_file(path: Path, display: str, origin: Origin) -> Artifact | None:
     return Artifact(path=str(path.resolve()), display=display, origin=origin, format=fmt)
 
 
-def _walk(root: Path, seen_dirs: set[tuple[int, int]]) -> Iterator[Path]:
-    """Candidate files under ``root`` in sorted order, following directory symlinks once."""
+def _walk(root: Path, seen_dirs: set[tuple[int, int]], *, top: bool = True) -> Iterator[Path]:
+    """Candidate files under ``root`` in sorted order, following directory symlinks once.
+
+    A directory below ``root`` holding ``pyvenv.cfg`` or ``conda-meta`` is a virtualenv and
+    is skipped; spotting it in the listing we read anyway costs no extra system call.
+    """
     try:
         stat = root.stat()
         entries = sorted(os.scandir(root), key=lambda entry: entry.name)
@@ -108,11 +109,14 @@ def _walk(root: Path, seen_dirs: set[tuple[int, int]]) -> Iterator[Path]:
     if (stat.st_dev, stat.st_ino) in seen_dirs:
         return  # a symlink loop or a second route to the same directory
     seen_dirs.add((stat.st_dev, stat.st_ino))
+    if not top and any(entry.name in VIRTUALENV_MARKERS for entry in entries):
+        log.debug("memsafe: %s is a virtualenv: skipped", root)
+        return
     for entry in entries:
         path = Path(entry.path)
         if entry.is_dir():  # follows symlinks; loops are stopped by seen_dirs
-            if entry.name not in SKIPPED_DIRS and not _is_virtualenv(path):
-                yield from _walk(path, seen_dirs)
+            if entry.name not in SKIPPED_DIRS:
+                yield from _walk(path, seen_dirs, top=False)
         elif is_candidate_name(entry.name):
             yield path
 

@@ -19,7 +19,7 @@ from . import __version__
 from .collect import ArtifactFile, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .errors import MemsafeWarning, SettingsError
-from .evidence import LOADERS
+from .evidence import LOADERS, EvidenceCache
 from .model import Artifact
 from .reporting.controller import MemsafeReporter
 from .settings import parse_settings
@@ -109,7 +109,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.json_path is not None:
         settings = replace(settings, json_path=config.invocation_params.dir / settings.json_path)
     config.stash[STATE] = RunState(
-        settings=settings, rootdir=Path(os.path.abspath(config.rootpath))
+        settings=settings,
+        rootdir=Path(os.path.abspath(config.rootpath)),
+        cache=EvidenceCache(digest=settings.json_path is not None),
     )
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(MemsafeReporter(config, settings), "memsafe-reporter")

@@ -103,3 +103,25 @@ def test_verdicts_agree_with_readelf_on_every_installed_binary(installed: list[P
         assert sorted(ours) == sorted(oracle["paths"]), path  # type: ignore[type-var]
         checked += 1
     assert checked >= len(installed) // 2
+
+
+def _readelf_got_slots(path: Path) -> set[int]:
+    """Offsets of JUMP_SLOT and GLOB_DAT relocations, as readelf -D -r prints them."""
+    listing = readelf(path, "--use-dynamic", "-r")
+    return {
+        int(match.group(1), 16)
+        for match in re.finditer(
+            r"^([0-9a-f]+)\s+[0-9a-f]+\s+R_X86_64_(?:JUMP_SLOT|GLOB_DAT)\b", listing, re.M
+        )  # fmt: skip
+    }
+
+
+def test_got_slots_agree_with_readelf(installed: list[Path], corpus: dict[str, Path]) -> None:
+    """The GOT slots the relro check judges (relative relocations skipped via
+    DT_RELACOUNT) are exactly the JUMP_SLOT and GLOB_DAT targets readelf lists."""
+    small = [path for path in installed if path.stat().st_size < 4_000_000][:60]
+    for path in [*corpus.values(), *small]:
+        ev = load_elf_evidence(str(path))
+        if ev.machine != "x86_64":
+            continue
+        assert set(ev.got_slots) == _readelf_got_slots(path), path

@@ -6,19 +6,25 @@ Evidence never judges; only the format modules import a parser library.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 from ..errors import MalformedBinaryError
 from ..model import Artifact, BinaryFormat
 from .elf import ElfEvidence, load_elf_evidence
 
-__all__ = ["LOADERS", "Evidence", "EvidenceCache"]
+__all__ = ["LOADERS", "Evidence", "EvidenceCache", "Loader"]
 
 Evidence = ElfEvidence
 """Any format's evidence record (one format so far)."""
 
-LOADERS: Final[dict[BinaryFormat, Callable[[str], Evidence]]] = {
+
+class Loader(Protocol):
+    """Reads one format's evidence; raises :class:`MalformedBinaryError`."""
+
+    def __call__(self, path: str, *, digest: bool = True) -> Evidence: ...
+
+
+LOADERS: Final[dict[BinaryFormat, Loader]] = {
     BinaryFormat.ELF: load_elf_evidence,
 }
 
@@ -32,7 +38,9 @@ class EvidenceCache:
     A parse failure is cached too and raised again for every item of that file.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, digest: bool = True) -> None:
+        self.digest = digest
+        """Whether evidence carries the file's sha256 (only reports need it)."""
         self._entries: dict[_CacheKey, Evidence | MalformedBinaryError] = {}
         self.parses = 0
         """How many files were actually parsed (the rest were cache hits)."""
@@ -55,7 +63,7 @@ class EvidenceCache:
         if entry is None:
             self.parses += 1
             try:
-                entry = loader(artifact.path)
+                entry = loader(artifact.path, digest=self.digest)
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
             self._entries[key] = entry

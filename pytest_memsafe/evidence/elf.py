@@ -34,7 +34,9 @@ from .elf_records import (
     DT_PLTRELSZ,
     DT_REL,
     DT_RELA,
+    DT_RELACOUNT,
     DT_RELASZ,
+    DT_RELCOUNT,
     DT_RELSZ,
     DT_RPATH,
     DT_RUNPATH,
@@ -106,7 +108,7 @@ GLOB_DAT_TYPES: Final[dict[int, int]] = {
 """Relocation type that fills a GOT slot, per ``e_machine`` (PLT slots come from DT_JMPREL)."""
 
 
-def load_elf_evidence(path: str) -> ElfEvidence:
+def load_elf_evidence(path: str, *, digest: bool = True) -> ElfEvidence:
     """Read the evidence the checks need from the ELF file at ``path``.
 
     Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed; this is
@@ -117,7 +119,7 @@ def load_elf_evidence(path: str) -> ElfEvidence:
             if not handle.seek(0, 2):
                 raise MalformedBinaryError(path, "empty file")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _Reader(data).evidence()
+                return _Reader(data).evidence(digest=digest)
     except MalformedBinaryError:
         raise
     except _Truncated as exc:
@@ -147,7 +149,7 @@ class _Reader:
         """Bytes of names :meth:`_cstring` may still return."""
         self.segments = self._segments()
 
-    def evidence(self) -> ElfEvidence:
+    def evidence(self, *, digest: bool) -> ElfEvidence:
         e_machine = self._raw_half(18)
         sections = self._section_names()
         dyn_entries = self._dynamic_entries()
@@ -157,7 +159,7 @@ class _Reader:
         x86, aarch64 = self._gnu_properties(e_machine)
         return ElfEvidence(
             size=len(self.data),
-            sha256=hashlib.sha256(self.data).hexdigest(),
+            sha256=hashlib.sha256(self.data).hexdigest() if digest else None,
             elf_class=self.bits,
             little_endian=self.elf.little_endian,
             e_type=self._raw_half(16),
@@ -363,8 +365,10 @@ class _Reader:
             (exports if shndx else imports).add(name)
         return frozenset(imports), frozenset(exports)
 
-    def _relocations(self, address: int, size: int, rela: bool) -> Iterator[tuple[int, int]]:
-        """``(r_offset, type)`` of each entry of a REL or RELA table."""
+    def _relocations(
+        self, address: int, size: int, rela: bool, skip: int = 0
+    ) -> Iterator[tuple[int, int]]:
+        """``(r_offset, type)`` of each entry of a REL or RELA table, after the first ``skip``."""
         if not size:
             return
         offset = self._file_offset(address, size)
@@ -372,6 +376,8 @@ class _Reader:
             raise _Truncated(f"relocation table at {address:#x} does not map into the file")
         layout = {(64, True): "QQq", (64, False): "QQ", (32, True): "IIi", (32, False): "II"}
         entry = struct.Struct(self.end + layout[self.bits, rela])
+        skipped = min(skip, size // entry.size) * entry.size
+        offset, size = offset + skipped, size - skipped
         usable = size - size % entry.size
         type_mask = 0xFFFFFFFF if self.bits == 64 else 0xFF
         for fields in entry.iter_unpack(self._bytes(offset, usable)):
@@ -388,14 +394,20 @@ class _Reader:
         }
         glob_dat = GLOB_DAT_TYPES.get(e_machine)
         if glob_dat is not None:
-            for address_tag, size_tag, rela in (
-                (DT_RELA, DT_RELASZ, True),
-                (DT_REL, DT_RELSZ, False),
+            # DT_RELACOUNT/DT_RELCOUNT leading entries are applied as R_*_RELATIVE by glibc
+            # whatever their type, so they bind no GOT slot; skipping them keeps a library
+            # with 400k relative relocations cheap.
+            for address_tag, size_tag, count_tag, rela in (
+                (DT_RELA, DT_RELASZ, DT_RELACOUNT, True),
+                (DT_REL, DT_RELSZ, DT_RELCOUNT, False),
             ):
                 slots.update(
                     r_offset
                     for r_offset, r_type in self._relocations(
-                        values.get(address_tag, 0), values.get(size_tag, 0), rela
+                        values.get(address_tag, 0),
+                        values.get(size_tag, 0),
+                        rela,
+                        values.get(count_tag, 0),
                     )
                     if r_type == glob_dat
                 )

@@ -201,13 +201,13 @@ def run_checks(evidence: ElfEvidence) -> None:
             impl(evidence, params)
 
 
-def time_pass(samples: Sequence[FileSample]) -> None:
+def time_pass(samples: Sequence[FileSample], digest: bool) -> None:
     """Extract and check every file once, keeping each file's best time so far."""
     loaded: list[tuple[FileSample, ElfEvidence]] = []
     for sample in samples:
         start = time.perf_counter()
         try:
-            evidence = load_elf_evidence(sample.path)
+            evidence = load_elf_evidence(sample.path, digest=digest)
         except MalformedBinaryError as exc:
             sample.error = exc.detail
         else:
@@ -219,14 +219,14 @@ def time_pass(samples: Sequence[FileSample]) -> None:
         sample.checks_s = min(sample.checks_s, time.perf_counter() - start)
 
 
-def traced_memory(samples: Sequence[FileSample]) -> tuple[int, int]:
+def traced_memory(samples: Sequence[FileSample], digest: bool) -> tuple[int, int]:
     """Peak and retained Python allocations of one untimed extract-and-check pass."""
     tracemalloc.start()
     try:
         kept = []
         for sample in samples:
             try:
-                kept.append(load_elf_evidence(sample.path))
+                kept.append(load_elf_evidence(sample.path, digest=digest))
             except MalformedBinaryError:
                 continue
             run_checks(kept[-1])
@@ -241,8 +241,13 @@ def maxrss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def measure_extraction(dirs: Sequence[str], repeat: int) -> tuple[Extraction, list[FileSample]]:
-    """Phase (a), plus the per-file samples the other phases reuse."""
+def measure_extraction(
+    dirs: Sequence[str], repeat: int, digest: bool
+) -> tuple[Extraction, list[FileSample]]:
+    """Phase (a), plus the per-file samples the other phases reuse.
+
+    ``digest`` adds the sha256 of each file, as a run that writes a JSON report does.
+    """
     start = time.perf_counter()
     artifacts = find_artifacts(dirs)
     discovery_s = time.perf_counter() - start
@@ -250,9 +255,9 @@ def measure_extraction(dirs: Sequence[str], repeat: int) -> tuple[Extraction, li
     samples = [FileSample(path=a.path, size=os.path.getsize(a.path)) for a in readable]
     before = maxrss_kib()
     for _ in range(repeat):
-        time_pass(samples)
+        time_pass(samples, digest)
     after = maxrss_kib()
-    peak, retained = traced_memory(samples)
+    peak, retained = traced_memory(samples, digest)
     ok = [s for s in samples if s.error is None]
     extraction = Timing.of([(s.path, s.extract_s) for s in samples])
     return (
@@ -526,6 +531,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="best of N passes per file for (a) and (b)",
     )
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument(
+        "--digest",
+        action="store_true",
+        help="hash every file in (a), as a run with --memsafe-json does (default: no hash)",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -545,7 +555,7 @@ def step(message: str, action: Callable[[], T]) -> T:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     extraction, samples = step(
-        "discovery and extraction", lambda: measure_extraction(args.dirs, args.repeat)
+        "discovery and extraction", lambda: measure_extraction(args.dirs, args.repeat, args.digest)
     )
     report = Report(
         dirs=args.dirs,

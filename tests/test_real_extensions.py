@@ -112,7 +112,7 @@ def _readelf_got_slots(path: Path) -> set[int]:
         int(match.group(1), 16)
         for match in re.finditer(
             r"^([0-9a-f]+)\s+[0-9a-f]+\s+R_X86_64_(?:JUMP_SLOT|GLOB_DAT)\b", listing, re.M
-        )  # fmt: skip
+        )
     }
 
 

@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from typing import Final
 
 from elftools.common.exceptions import ELFError
-from elftools.elf.elffile import ELFFile
+from elftools.common.utils import struct_parse
+from elftools.elf.structs import ELFStructs
 
 from ..errors import MalformedBinaryError
 from ..files import open_regular
@@ -132,6 +133,23 @@ def load_elf_evidence(path: str, *, digest: bool = True) -> ElfEvidence:
         raise MalformedBinaryError(path, f"malformed ELF: {type(exc).__name__}: {exc}") from exc
 
 
+ELF_CLASSES: Final = {1: 32, 2: 64}
+ELF_DATA: Final = {1: True, 2: False}
+"""``EI_DATA`` -> little-endian."""
+SHN_XINDEX: Final = 0xFFFF
+_STRUCTS: dict[tuple[bool, int], ELFStructs] = {}
+
+
+def _elf_structs(little_endian: bool, bits: int) -> ELFStructs:
+    """pyelftools' header layouts, built once per byte order and class (0.3 ms each)."""
+    key = (little_endian, bits)
+    if key not in _STRUCTS:
+        structs = ELFStructs(little_endian=little_endian, elfclass=bits)
+        structs.create_basic_structs()
+        _STRUCTS[key] = structs
+    return _STRUCTS[key]
+
+
 class _Truncated(Exception):
     """A structure points outside the file."""
 
@@ -141,9 +159,17 @@ class _Reader:
 
     def __init__(self, data: mmap.mmap) -> None:
         self.data = data
-        self.elf = ELFFile(data)  # type: ignore[arg-type]  # mmap is a readable stream
-        self.bits = self.elf.elfclass
-        self.end = "<" if self.elf.little_endian else ">"
+        ident = self._bytes(0, 16)
+        if ident[:4] != b"\x7fELF":
+            raise ELFError(f"Magic number does not match: {ident[:4]!r}")
+        if ident[4] not in ELF_CLASSES or ident[5] not in ELF_DATA:
+            raise ELFError(f"invalid EI_CLASS {ident[4]} or EI_DATA {ident[5]}")
+        self.bits = ELF_CLASSES[ident[4]]
+        self.little_endian = ELF_DATA[ident[5]]
+        self.end = "<" if self.little_endian else ">"
+        self._bytes(0, 52 if self.bits == 32 else 64)  # the whole file header is there
+        header_struct = _elf_structs(self.little_endian, self.bits).Elf_Ehdr
+        self.header = struct_parse(header_struct, data, 0)  # type: ignore[call-overload]
         self.word = "Q" if self.bits == 64 else "I"
         self.string_budget = STRING_BYTES_PER_FILE_BYTE * len(data)
         """Bytes of names :meth:`_cstring` may still return."""
@@ -161,10 +187,10 @@ class _Reader:
             size=len(self.data),
             sha256=hashlib.sha256(self.data).hexdigest() if digest else None,
             elf_class=self.bits,
-            little_endian=self.elf.little_endian,
+            little_endian=self.little_endian,
             e_type=self._raw_half(16),
             e_machine=e_machine,
-            machine=_machine_name(e_machine, self.bits, self.elf.little_endian),
+            machine=_machine_name(e_machine, self.bits, self.little_endian),
             segments=self.segments,
             dynamic=dynamic,
             imports=imports,
@@ -214,7 +240,7 @@ class _Reader:
     # -- structures ----------------------------------------------------------------------
 
     def _segments(self) -> tuple[ElfSegment, ...]:
-        header = self.elf.header
+        header = self.header
         count, size, table = header["e_phnum"], header["e_phentsize"], header["e_phoff"]
         if count == 0:
             return ()
@@ -243,16 +269,21 @@ class _Reader:
 
     def _section_names(self) -> dict[str, tuple[int, int, int]]:
         """Section name -> (type, offset, size); empty when there is no section table."""
-        count = self.elf.num_sections()  # e_shnum, or section 0's sh_size when that is 0
+        size, table = self.header["e_shentsize"], self.header["e_shoff"]
+        if table == 0:
+            return {}
+        layout = struct.Struct(self.end + ("IIQQQQIIQQ" if self.bits == 64 else "IIIIIIIIII"))
+        if size < layout.size:
+            raise _Truncated(f"e_shentsize {size} is too small")
+        # Extended numbering: e_shnum 0 and e_shstrndx SHN_XINDEX defer to section 0.
+        first = layout.unpack_from(self._bytes(table, layout.size))
+        count = self.header["e_shnum"] or first[5]
         if count == 0:
             return {}
-        size, table = self.elf.header["e_shentsize"], self.elf.header["e_shoff"]
-        layout = struct.Struct(self.end + ("IIQQQQ" if self.bits == 64 else "IIIIII"))
-        if size < (64 if self.bits == 64 else 40):
-            raise _Truncated(f"e_shentsize {size} is too small")
+        names_index = self.header["e_shstrndx"]
+        names_index = first[6] if names_index == SHN_XINDEX else names_index
         raw = self._bytes(table, count * size)
-        headers = [layout.unpack_from(raw, index * size) for index in range(count)]
-        names_index = self.elf.get_shstrndx()
+        headers = [layout.unpack_from(raw, index * size)[:6] for index in range(count)]
         if names_index >= count:
             raise _Truncated(f"e_shstrndx {names_index} is not one of {count} sections")
         _, _, _, _, names_at, names_size = headers[names_index]

@@ -133,6 +133,45 @@ class DynamicInfo:
     runpath: str | None
 
 
+NAMING_SCHEMES: Final = (
+    "rust", "c++", "cython", "mypyc", "fortran", "go", "zig", "nim", "c", "asm", "toolchain",
+)  # fmt: skip
+"""How ``.symtab`` function names are sorted into languages (``c`` = unmangled, not toolchain)."""
+
+MARKERS: Final = (
+    "rust-std", "rust-panic", "pyo3", "cython", "mypyc", "pybind11", "nanobind",
+    "boost-python", "go-buildinfo", "nim", "cffi", "f2py", "c-library",
+)  # fmt: skip
+"""Ids of the language and binder markers found in read-only data or section names."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LanguageEvidence:
+    """Raw signals of which compilers and languages produced an ELF file (no verdict).
+
+    Filled by :mod:`pytest_memsafe.evidence.elf_language`; see reference/language.md §1, §3.
+    """
+
+    symtab_bytes: tuple[tuple[str, int], ...] | None
+    """Function bytes per naming scheme (:data:`NAMING_SCHEMES`) from ``.symtab``, sorted by
+    scheme; sizes deduplicated by address, toolchain code under ``toolchain``. ``None`` when
+    there is no ``.symtab``."""
+    source_files: tuple[str, ...]
+    """Distinct ``STT_FILE`` names (sorted, capped), e.g. ``csum.c``, ``lib.abc123-cgu.0``."""
+    markers: frozenset[str]
+    """Ids from :data:`MARKERS` whose evidence was seen."""
+    marker_text: tuple[tuple[str, str], ...]
+    """One example of the matched text per marker id (for the report's evidence list)."""
+    crates: tuple[str, ...]
+    """``name-version`` of Rust crates seen in ``.cargo/registry`` paths (sorted, capped)."""
+    eh_frame_fde_bytes: int
+    """Bytes of code covered by all ``.eh_frame`` FDEs (their address ranges)."""
+    eh_frame_gcc_bytes: int
+    """Bytes covered by FDEs whose CFA program uses ``DW_CFA_remember_state`` (GCC on x86-64)."""
+    dwarf_producers: tuple[str, ...]
+    """Distinct ``DW_AT_producer`` strings of the compilation units (empty without DWARF)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ElfEvidence:
     """Raw facts about one ELF file, with no judgement in them."""
@@ -164,6 +203,8 @@ class ElfEvidence:
     has_section_headers: bool
     has_symtab: bool
     has_debug_info: bool
+    language: LanguageEvidence | None = None
+    """Language signals; ``None`` when they were not read."""
 
     def segments_of(self, p_type: int) -> tuple[ElfSegment, ...]:
         """The program headers of one type, in file order."""

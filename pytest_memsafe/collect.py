@@ -10,19 +10,33 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from .checks import CheckSpec, specs_for
+from .checks.language import classify, code_bytes
 from .errors import MalformedBinaryError, MemsafeWarning
 from .evidence import Evidence, EvidenceCache
 from .model import Artifact, BinaryFormat, Outcome
 from .policy import Finding, judge
+from .project import project_share
 from .settings import Settings
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
 
-__all__ = ["PROPERTY", "ArtifactFile", "CheckItem", "RunState", "artifact_record", "failure_text"]
+__all__ = [
+    "PROJECT_PROPERTY",
+    "PROPERTY",
+    "ArtifactFile",
+    "CheckItem",
+    "ProjectCollector",
+    "ProjectItem",
+    "RunState",
+    "artifact_record",
+    "failure_text",
+]
 
 PROPERTY: Final = "memsafe"
 """``user_properties`` key of the per-item record (travels to the xdist controller)."""
+PROJECT_PROPERTY: Final = "memsafe-project"
+"""``user_properties`` key of the project-level language figure."""
 DEFAULT_FORMAT: Final = BinaryFormat.ELF
 """Checks an unreadable file is reported under (its format is unknown)."""
 
@@ -49,7 +63,7 @@ def artifact_record(
         "machine": evidence.machine if evidence is not None else None,
         "sha256": evidence.sha256 if evidence is not None else None,
         "error": error,
-        "languages": None,
+        "languages": classify(evidence).as_report() if evidence is not None else None,
     }
 
 
@@ -75,7 +89,22 @@ class ArtifactFile(pytest.File):
         ]
 
 
-class CheckItem(pytest.Item):
+class MemsafeItem(pytest.Item):
+    """What every memsafe item shares: failures without traceback, a memsafe headline."""
+
+    def repr_failure(
+        self, excinfo: ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        # A line number is required by Node.warn(); binaries have none, so use 0.
+        return self.path, 0, f"[memsafe] {self.nodeid}"
+
+
+class CheckItem(MemsafeItem):
     """One check of one binary: ``<artifact>::<check id>``."""
 
     def __init__(self, *, spec: CheckSpec, **kwargs: Any) -> None:
@@ -111,21 +140,10 @@ class CheckItem(pytest.Item):
         state = self.artifact_file.state
         artifact = self.artifact_file.artifact
         impl = self.spec.impls[artifact.format or DEFAULT_FORMAT]
-        verdict = impl(self.evidence, state.settings.params)
+        verdict = impl(self.evidence, state.settings.params_for(artifact.display))
         finding = judge(verdict, self.spec, artifact.display, state.settings)
         self._record(finding.as_report(self.spec), None)
         _RAISE[finding.outcome](self, finding)
-
-    def repr_failure(
-        self, excinfo: ExceptionInfo[BaseException], style: Any = None
-    ) -> str | TerminalRepr:
-        if isinstance(excinfo.value, CheckFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        # A line number is required by Node.warn(); binaries have none, so use 0.
-        return self.path, 0, f"[memsafe] {self.nodeid}"
 
 
 def failure_text(spec: CheckSpec, finding: Finding) -> str:
@@ -176,3 +194,46 @@ _RAISE: Final = {
     Outcome.PASSED: _pass,
 }
 """How each outcome is shown to pytest."""
+
+
+class ProjectCollector(pytest.Collector):
+    """The project-level node ``memsafe``, holding the ``language-share`` item."""
+
+    def __init__(self, *, state: RunState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+
+    def collect(self) -> list[ProjectItem]:
+        return [ProjectItem.from_parent(self, name="language-share")]
+
+
+class ProjectItem(MemsafeItem):
+    """``memsafe::language-share``: N of M binaries memory-safe, X% of code by bytes.
+
+    Like pytest-mypy's status item, it sees every binary of the run (each parsed once per
+    process), so its answer does not depend on which items ran before it.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_marker(pytest.mark.memsafe(check="language-share", format="project"))
+
+    def runtest(self) -> None:
+        assert isinstance(self.parent, ProjectCollector)
+        state = self.parent.state
+        profiles = []
+        for artifact in state.artifacts.values():
+            try:
+                evidence = state.cache.get(artifact)
+            except MalformedBinaryError:
+                continue  # reported as an error by the binary's own items
+            profiles.append((classify(evidence), code_bytes(evidence)))
+        figure = project_share(profiles, state.settings.params.safe_languages)
+        self.user_properties.append((PROJECT_PROPERTY, json.dumps(figure.as_report())))
+        minimum = state.settings.min_project_safe_share
+        if figure.share < minimum:
+            raise CheckFailed(
+                f"Project memory-safe share: {figure.sentence()}\n"
+                f"  required: at least {minimum:.1%} (memsafe_min_project_safe_share)\n"
+                "  fix: move code to a memory-safe language (memsafe_safe_languages)"
+            )

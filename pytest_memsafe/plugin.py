@@ -16,7 +16,7 @@ from typing import Any, Final
 import pytest
 
 from . import __version__
-from .collect import ArtifactFile, RunState
+from .collect import ArtifactFile, ProjectCollector, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .errors import MemsafeWarning, SettingsError
 from .evidence import LOADERS, EvidenceCache
@@ -38,6 +38,12 @@ INI_OPTIONS: Final[dict[str, tuple[str, str]]] = {
     "memsafe_waivers": ("linelist", "accepted failures: 'GLOB | CHECK[,CHECK] | REASON' lines"),
     "memsafe_unknown": ("string", "what an unknown verdict does: skip (default) or fail"),
     "memsafe_json": ("string", "write the JSON report to this path"),
+    "memsafe_policy": ("string", "language policy: any (default), memory-safe or rust-only"),
+    "memsafe_safe_languages": ("args", "languages that count as memory-safe (default: rust go)"),
+    "memsafe_min_safe_share": ("float", "per binary: share (0-1) of code in safe languages"),
+    "memsafe_min_project_safe_share": ("float", "all binaries: share (0-1) of code, by bytes"),
+    "memsafe_language_unknown": ("string", "unknown language under a strict policy: fail|skip"),
+    "memsafe_language_waivers": ("linelist", "'GLOB | LANGUAGE[,LANGUAGE] | REASON' lines"),
 }
 """ini options: name -> (pytest ini type, help)."""
 
@@ -69,6 +75,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="leave out binaries matching GLOB; repeatable",
     )
     group.addoption("--memsafe-unknown", metavar="skip|fail", default=None, help="treat unknown as")
+    group.addoption(
+        "--memsafe-policy", metavar="POLICY", default=None,
+        help="language policy: any, memory-safe or rust-only",
+    )  # fmt: skip
     for name, (kind, help_text) in INI_OPTIONS.items():
         parser.addini(name, help_text, type=kind, default=None)  # type: ignore[arg-type]
 
@@ -85,7 +95,7 @@ def _raw_settings(config: pytest.Config) -> tuple[dict[str, object], list[str]]:
     cli = config.option
     for key in ("severity", "exclude"):  # repeatable: the command line adds to the ini lines
         raw[key] = [*(raw.get(key) or ()), *(getattr(cli, f"memsafe_{key}") or ())]  # type: ignore[misc]
-    for key in ("json", "relro_min", "unknown"):
+    for key in ("json", "relro_min", "unknown", "policy"):
         value = getattr(cli, f"memsafe_{key}")
         if value is not None:
             raw[key] = value
@@ -243,4 +253,8 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         for artifact in artifacts
         if artifact.path not in state.artifacts and artifact.path not in named_files
     )
+    if "language" in state.settings.enabled_checks and artifacts:
+        report.result.append(
+            ProjectCollector.from_parent(collector, name="memsafe", nodeid="memsafe", state=state)
+        )
     return report

@@ -8,36 +8,40 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Final, Literal
 
 from .checks import CHECK_IDS, REGISTRY, CheckParams
+from .checks.language import LANGUAGES
 from .errors import SettingsError
 from .model import Severity
 
 __all__ = ["UNKNOWN_CHOICES", "Settings", "Waiver", "parse_settings"]
 
 UNKNOWN_CHOICES: Final = ("skip", "fail")
+POLICY_CHOICES: Final = ("any", "memory-safe", "rust-only")
 SEVERITY_CHOICES: Final = tuple(severity.value for severity in Severity)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Waiver:
-    """An accepted failure: artifacts matching ``pattern`` may fail ``checks``."""
+    """An accepted exception: artifacts matching ``pattern`` may fail ``checks`` (a check
+    waiver) or contain ``checks`` as languages (a language waiver)."""
 
     pattern: str
     checks: frozenset[str]
-    """Check ids, or ``*`` for all."""
+    """Check ids or language names, or ``*`` for all."""
     reason: str
 
-    def covers(self, display: str, check_id: str) -> bool:
-        """Whether this waiver applies to one artifact's check."""
+    def matches(self, display: str) -> bool:
+        """Whether the artifact's display path or file name matches the glob."""
         name = display.rsplit("/", 1)[-1]
-        matches = fnmatch.fnmatchcase(display, self.pattern) or fnmatch.fnmatchcase(
-            name, self.pattern
-        )
-        return matches and ("*" in self.checks or check_id in self.checks)
+        return fnmatch.fnmatchcase(display, self.pattern) or fnmatch.fnmatchcase(name, self.pattern)
+
+    def covers(self, display: str, check_id: str) -> bool:
+        """Whether this waiver applies to one artifact's check (or language)."""
+        return self.matches(display) and ("*" in self.checks or check_id in self.checks)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,6 +57,9 @@ class Settings:
     waivers: tuple[Waiver, ...] = ()
     unknown: Literal["skip", "fail"] = "skip"
     json_path: Path | None = None
+    language_waivers: tuple[Waiver, ...] = ()
+    min_project_safe_share: float = 0.0
+    """Share of all compiled code (by bytes) that must be in a memory-safe language."""
 
     @property
     def enabled_checks(self) -> tuple[str, ...]:
@@ -63,6 +70,16 @@ class Settings:
         """The first waiver covering this artifact's check, if any."""
         return next((w for w in self.waivers if w.covers(display, check_id)), None)
 
+    def params_for(self, display: str) -> CheckParams:
+        """Check parameters for one artifact: the languages its waivers allow added."""
+        allowed = frozenset(
+            language
+            for waiver in self.language_waivers
+            if waiver.matches(display)
+            for language in (LANGUAGES if "*" in waiver.checks else waiver.checks)
+        )
+        return replace(self.params, allowed_languages=allowed) if allowed else self.params
+
     def as_report(self) -> dict[str, object]:
         """The effective settings as the JSON report's ``settings`` object."""
         return {
@@ -72,6 +89,15 @@ class Settings:
             "rpath_allow": list(self.params.rpath_allow),
             "exclude": list(self.exclude),
             "unknown": self.unknown,
+            "policy": self.params.language_policy,
+            "safe_languages": sorted(self.params.safe_languages),
+            "min_safe_share": self.params.min_safe_share,
+            "min_project_safe_share": self.min_project_safe_share,
+            "language_unknown": self.params.language_unknown,
+            "language_waivers": [
+                {"pattern": w.pattern, "languages": sorted(w.checks), "reason": w.reason}
+                for w in self.language_waivers
+            ],
             "waivers": [
                 {"pattern": w.pattern, "checks": sorted(w.checks), "reason": w.reason}
                 for w in self.waivers
@@ -89,13 +115,21 @@ def _choice(problems: list[str], option: str, value: object, choices: Iterable[s
     return text
 
 
-def _check_ids(problems: list[str], option: str, text: str, *, star: bool) -> frozenset[str]:
+def _check_ids(
+    problems: list[str],
+    option: str,
+    text: str,
+    *,
+    star: bool,
+    valid: tuple[str, ...] = CHECK_IDS,
+    noun: str = "check id",
+) -> frozenset[str]:
     ids = frozenset(part.strip() for part in text.split(",") if part.strip())
-    unknown = sorted(ids - set(CHECK_IDS) - ({"*"} if star else set()))
+    unknown = sorted(ids - set(valid) - ({"*"} if star else set()))
     if unknown or not ids:
         problems.append(
-            f"{option}: unknown check id(s) {', '.join(unknown) or '(none given)'}; "
-            f"valid ids: {', '.join(CHECK_IDS)}"
+            f"{option}: unknown {noun}(s) {', '.join(unknown) or '(none given)'}; "
+            f"valid {noun}s: {', '.join(valid)}"
         )
     return ids
 
@@ -117,40 +151,62 @@ def _severities(problems: list[str], entries: Iterable[str]) -> dict[str, Severi
     return severities
 
 
-def _waivers(problems: list[str], entries: Iterable[str]) -> tuple[Waiver, ...]:
+def _waivers(
+    problems: list[str],
+    entries: Iterable[str],
+    option: str = "memsafe_waivers",
+    valid: tuple[str, ...] = CHECK_IDS,
+    noun: str = "check id",
+) -> tuple[Waiver, ...]:
+    """``GLOB | NAME[,NAME] | REASON`` lines, NAME being a check id (or a language)."""
     waivers = []
+    label = "CHECK" if noun == "check id" else noun.upper()
     for entry in entries:
         parts = [part.strip() for part in entry.split("|", 2)]
         if len(parts) != 3 or not all(parts):
             problems.append(
-                f"memsafe_waivers: {entry!r} must be 'GLOB | CHECK[,CHECK] | REASON' "
+                f"{option}: {entry!r} must be 'GLOB | {label}[,{label}] | REASON' "
                 "(the reason is required)"
             )
             continue
-        pattern, checks, reason = parts
-        ids = _check_ids(problems, "memsafe_waivers", checks, star=True)
+        pattern, names, reason = parts
+        ids = _check_ids(problems, option, names, star=True, valid=valid, noun=noun)
         waivers.append(Waiver(pattern=pattern, checks=ids, reason=reason))
     return tuple(waivers)
 
 
-def _ratio(problems: list[str], value: object) -> float:
+def _ratio(problems: list[str], option: str, value: object) -> float:
+    """A share from 0 to 1 (unset is 0)."""
+    if value in (None, ""):
+        return 0.0
     try:
         ratio = float(str(value))
     except ValueError:
         ratio = -1.0
     if not 0.0 <= ratio <= 1.0:
-        problems.append(
-            f"memsafe_fortify_min_ratio: invalid value {value!r}; give a number from 0 to 1"
-        )
+        problems.append(f"{option}: invalid value {value!r}; give a number from 0 to 1")
         return 0.0
     return ratio
+
+
+def _safe_languages(problems: list[str], value: object) -> frozenset[str]:
+    entries = _lines(value)
+    if not entries:
+        return CheckParams().safe_languages
+    names = [name for entry in entries for name in entry.replace(",", " ").split()]
+    return _check_ids(
+        problems, "memsafe_safe_languages", ",".join(names), star=False, valid=LANGUAGES,
+        noun="language",
+    )  # fmt: skip
 
 
 def parse_settings(raw: Mapping[str, object]) -> Settings:
     """Validate raw option values (strings and lists as pytest returns them).
 
     Keys: ``severity`` (list of ``CHECK=LEVEL``), ``relro_min``, ``fortify_min_ratio``,
-    ``rpath_allow``, ``paths``, ``exclude``, ``waivers``, ``unknown``, ``json``.
+    ``rpath_allow``, ``paths``, ``exclude``, ``waivers``, ``unknown``, ``json``, ``policy``,
+    ``safe_languages``, ``min_safe_share``, ``min_project_safe_share``, ``language_unknown``,
+    ``language_waivers``.
     Raises :class:`SettingsError` naming every bad option, value and the valid choices.
     """
     problems: list[str] = []
@@ -158,8 +214,16 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     relro_choices = ("partial", "full", "none")
     params = CheckParams(
         relro_min=_choice(problems, "memsafe_relro_min", raw.get("relro_min"), relro_choices),
-        fortify_min_ratio=_ratio(problems, raw.get("fortify_min_ratio") or 0),
+        fortify_min_ratio=_ratio(
+            problems, "memsafe_fortify_min_ratio", raw.get("fortify_min_ratio")
+        ),
         rpath_allow=_lines(raw.get("rpath_allow")),
+        language_policy=_choice(problems, "memsafe_policy", raw.get("policy"), POLICY_CHOICES),
+        safe_languages=_safe_languages(problems, raw.get("safe_languages")),
+        min_safe_share=_ratio(problems, "memsafe_min_safe_share", raw.get("min_safe_share")),
+        language_unknown=_choice(
+            problems, "memsafe_language_unknown", raw.get("language_unknown"), ("fail", "skip")
+        ),
     )
     unknown = _choice(problems, "memsafe_unknown", raw.get("unknown"), UNKNOWN_CHOICES)
     settings = Settings(
@@ -170,6 +234,16 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         waivers=_waivers(problems, _lines(raw.get("waivers"))),
         unknown="fail" if unknown == "fail" else "skip",
         json_path=Path(str(raw["json"])) if raw.get("json") else None,
+        language_waivers=_waivers(
+            problems,
+            _lines(raw.get("language_waivers")),
+            "memsafe_language_waivers",
+            LANGUAGES,
+            "language",
+        ),
+        min_project_safe_share=_ratio(
+            problems, "memsafe_min_project_safe_share", raw.get("min_project_safe_share")
+        ),
     )
     if problems:
         raise SettingsError(problems)

@@ -14,7 +14,8 @@ import pytest
 
 GOOD = "src/pkg/_good.cpython-311-x86_64-linux-gnu.so"
 WEAK = "src/pkg/_weak.cpython-311-x86_64-linux-gnu.so"
-CHECKS = ("relro", "nx", "canary", "fortify", "pic", "rpath", "wx", "loadable", "cet")
+CHECKS = ("relro", "nx", "canary", "fortify", "pic", "rpath", "wx", "loadable", "language", "cet")
+PROJECT_ITEM = "memsafe::language-share"
 REPORT_SCHEMA = json.loads(
     resources.files("pytest_memsafe").joinpath("data/report-v1.schema.json").read_text()
 )
@@ -42,7 +43,7 @@ def test_inert_without_the_flag(project: pytest.Pytester) -> None:
 def test_node_ids_are_one_item_per_extension_per_check(project: pytest.Pytester) -> None:
     result = project.runpytest("--memsafe", "--collect-only", "-q")
     expected = [f"{path}::{check}" for path in (GOOD, WEAK) for check in CHECKS]
-    assert [line for line in result.outlines if "::" in line] == expected
+    assert [line for line in result.outlines if "::" in line] == [*expected, PROJECT_ITEM]
 
 
 def test_outcomes_are_the_same_with_and_without_xdist(
@@ -50,7 +51,7 @@ def test_outcomes_are_the_same_with_and_without_xdist(
 ) -> None:
     result = project.runpytest_subprocess("--memsafe", "-rA", *xdist_args)
     # weak: relro and nx fail; canary, fortify and cet are advisory (pass with a warning)
-    result.assert_outcomes(passed=16, failed=2)
+    result.assert_outcomes(passed=2 * len(CHECKS) - 2 + 1, failed=2)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines_random(
         [f"FAILED {WEAK}::relro*", f"FAILED {WEAK}::nx*", f"PASSED {GOOD}::relro*"]
@@ -80,10 +81,10 @@ def test_failure_explains_evidence_reason_and_fix_without_traceback(
     ("selection", "selected"),
     [
         (["-k", "relro"], 2),
-        (["-k", "_weak and not cet"], 8),
+        (["-k", "_weak and not cet"], 9),
         (["-m", "memsafe(check='nx')"], 2),
-        (["-m", "memsafe"], 18),
-        (["--deselect", WEAK], 9),
+        (["-m", "memsafe"], 21),
+        (["--deselect", WEAK], 11),
     ],
     ids=["k-check", "k-file-and-not", "m-kwarg", "m-marker", "deselect-file"],
 )
@@ -103,7 +104,7 @@ def test_explicit_node_id_runs_one_check_without_importing_the_package(
 def test_exit_code_is_zero_when_only_advisory_checks_fail(project: pytest.Pytester) -> None:
     (project.path / WEAK).unlink()
     result = project.runpytest("--memsafe", "-W", "default")
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=len(CHECKS) + 1)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*MemsafeWarning*cet: no control-flow protection markings*"])
 
@@ -116,7 +117,7 @@ def test_severity_can_make_a_failure_advisory_or_an_advisory_failure_fatal(
     assert relaxed.ret == pytest.ExitCode.OK
     project.makeini("[pytest]\nmemsafe_severity =\n    canary = error\n    cet = off\n")
     strict = project.runpytest("--memsafe")
-    strict.assert_outcomes(passed=13, failed=3)
+    strict.assert_outcomes(passed=16, failed=3)  # cet off: 9 + 6 + the project item
     strict.stdout.fnmatch_lines_random(["*_weak*::canary*", "*_weak*::relro*", "*_weak*::nx*"])
 
 
@@ -127,7 +128,7 @@ def test_malformed_binary_is_an_error_and_the_others_are_still_checked(
     (project.path / "src/pkg/_broken.cpython-311-x86_64-linux-gnu.so").write_bytes(good[:200])
     (project.path / "src/pkg/libc.so").write_text("/* GNU ld script */\nINPUT(-lc)\n")
     result = project.runpytest_subprocess("--memsafe", *xdist_args)
-    result.assert_outcomes(passed=16, failed=2, errors=len(CHECKS))
+    result.assert_outcomes(passed=2 * len(CHECKS) - 2 + 1, failed=2, errors=len(CHECKS))
     result.stdout.fnmatch_lines(["*cannot check src/pkg/_broken*: truncated or corrupt ELF*"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
     result.stdout.no_fnmatch_line("*libc.so*")
@@ -144,7 +145,7 @@ def test_symlinked_copy_and_directory_loop_are_counted_once(project: pytest.Pyte
     (project.path / "src/alias.so").symlink_to(project.path / GOOD)
     (project.path / "src/pkg/loop").symlink_to(project.path / "src")
     result = project.runpytest("--memsafe", "--collect-only", "-q")
-    assert len([line for line in result.outlines if "::" in line]) == 2 * len(CHECKS)
+    assert len([line for line in result.outlines if "::" in line]) == 2 * len(CHECKS) + 1
 
 
 def test_virtualenvs_and_excludes_are_skipped(project: pytest.Pytester) -> None:
@@ -155,7 +156,8 @@ def test_virtualenvs_and_excludes_are_skipped(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\nmemsafe_exclude = *_weak*\n")
     result = project.runpytest("--memsafe", "--collect-only", "-q")
     assert [line for line in result.outlines if "::" in line] == [
-        f"{GOOD}::{check}" for check in CHECKS
+        *(f"{GOOD}::{check}" for check in CHECKS),
+        PROJECT_ITEM,
     ]
 
 
@@ -166,7 +168,7 @@ def test_explicit_path_is_scanned_inside_folders_pytest_skips(project: pytest.Py
     (build / "test_trap.py").write_text("raise SystemExit('build test module was imported')\n")
     (build / "__init__.py").write_text("raise SystemExit('build package was imported')\n")
     result = project.runpytest("--memsafe", "build/lib.linux-x86_64-cpython-311", "-v")
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=len(CHECKS) + 1)
     result.stdout.fnmatch_lines(
         ["build/lib.linux-x86_64-cpython-311/pkg/_good.cpython-311-x86_64-linux-gnu.so::relro*"]
     )
@@ -192,7 +194,7 @@ def test_site_packages_target_imports_nothing(
     for trap in traps:
         (site / trap).write_text("raise SystemExit('site-packages code was imported')\n")
     result = project.runpytest("--memsafe", *options, str(site))
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=len(CHECKS) + 1)
     result.stdout.no_fnmatch_line("*was imported*")
 
 
@@ -211,10 +213,15 @@ def test_json_report_follows_the_schema(project: pytest.Pytester) -> None:
     assert relro["status"] == "fail" and relro["level"] == "none"
     assert relro["outcome"] == "failed" and relro["remediation"] == "link with -Wl,-z,relro,-z,now"
     assert relro["facts"]["gnu_relro"] is False
-    assert report["summary"] == {
-        "artifacts": 2, "passed": 12, "warned": 4, "failed": 2, "skipped": 0,
+    summary = dict(report["summary"])  # type: ignore[call-overload]
+    language = summary.pop("language")
+    assert summary == {
+        "artifacts": 2, "passed": 14, "warned": 4, "failed": 2, "skipped": 0,
         "xfailed": 0, "errors": 0,
     }  # fmt: skip
+    # two gcc-built C extensions: no memory-safe code
+    assert (language["artifacts"], language["safe_artifacts"], language["safe_share"]) == (2, 0, 0)
+    assert good["languages"]["primary"] == "c"
 
 
 def test_json_report_is_identical_under_xdist(project: pytest.Pytester) -> None:
@@ -257,7 +264,7 @@ def test_waiver_xfails_with_its_reason(project: pytest.Pytester) -> None:
         "[pytest]\nmemsafe_waivers =\n    src/pkg/_weak* | relro,nx | legacy build, see #12\n"
     )
     result = project.runpytest("--memsafe", "-rx")
-    result.assert_outcomes(passed=16, xfailed=2)
+    result.assert_outcomes(passed=2 * len(CHECKS) - 2 + 1, xfailed=2)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["XFAIL *_weak*::relro - waived: legacy build, see #12"])
 
@@ -291,7 +298,7 @@ def test_pyproject_configuration(project: pytest.Pytester) -> None:
         'memsafe_paths = ["src"]\n'
     )
     result = project.runpytest("--memsafe")
-    result.assert_outcomes(passed=18)
+    result.assert_outcomes(passed=2 * len(CHECKS) + 1)
     assert result.ret == pytest.ExitCode.OK
 
 
@@ -312,7 +319,7 @@ def test_bad_configuration_is_one_usage_error_naming_everything(project: pytest.
             "*memsafe_severity[[]relro[]]: invalid value 'fatal'; choose from error, warning, off*",
             "*memsafe_relro_min: invalid value 'most'; choose from partial, full, none*",
             "*memsafe_fortify_min_ratio: *lots*",
-            "*memsafe_waivers: unknown check id(s) nosuchcheck; valid ids: relro, nx, *",
+            "*memsafe_waivers: unknown check id(s) nosuchcheck; valid check ids: relro, nx, *",
             "*memsafe_unknown: invalid value 'maybe'; choose from skip, fail*",
         ]
     )

@@ -14,11 +14,12 @@ def test_defaults_fail_only_on_what_is_unambiguously_wrong() -> None:
     settings = parse_settings({})
     errors = {cid for cid, sev in settings.severities.items() if sev is Severity.ERROR}
     warnings = {cid for cid, sev in settings.severities.items() if sev is Severity.WARNING}
-    assert errors == {"relro", "nx", "pic", "rpath", "wx", "loadable"}
+    assert errors == {"relro", "nx", "pic", "rpath", "wx", "loadable", "language"}
     assert warnings == {"canary", "fortify", "cet"}
     assert settings.params.relro_min == "partial"
     assert settings.unknown == "skip"
     assert settings.enabled_checks == CHECK_IDS
+    assert settings.params.language_policy == "any"  # reports languages, never fails
 
 
 def test_severity_lines_override_defaults_and_off_disables() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 from ..model import BinaryFormat, Severity
-from . import elf_compiler, elf_loader
+from . import elf_compiler, elf_loader, language
 from .base import RELRO_LEVELS, CheckParams, CheckSpec
 
 __all__ = ["CHECK_IDS", "REGISTRY", "CheckParams", "CheckSpec", "get_spec", "specs_for"]
@@ -103,6 +103,18 @@ REGISTRY: Final[tuple[CheckSpec, ...]] = (
         default_severity=Severity.ERROR,
         impls={ELF: elf_loader.check_loadable},
         references=("https://sourceware.org/bugzilla/show_bug.cgi?id=24323",),
+    ),
+    CheckSpec(
+        id="language",
+        title="Source language",
+        rationale="Code in a memory-unsafe language (C, C++, generated C, assembly) is where "
+        "memory-safety bugs live; a Rust-only or memory-safe policy keeps it out, or makes "
+        "every exception visible with a reason.",
+        remediation="port the code to a memory-safe language, or add a language waiver "
+        "naming the library and the reason (memsafe_language_waivers)",
+        default_severity=Severity.ERROR,
+        impls={ELF: language.check_language},
+        references=("https://www.cisa.gov/resources-tools/resources/case-memory-safe-roadmaps",),
     ),
     CheckSpec(
         id="cet",

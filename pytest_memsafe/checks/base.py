@@ -32,6 +32,16 @@ class CheckParams:
     """Share of fortifiable imports that must use the ``__*_chk`` variant (above zero)."""
     rpath_allow: tuple[str, ...] = ()
     """Absolute RPATH/RUNPATH entries (fnmatch patterns) that are accepted."""
+    language_policy: str = "any"
+    """``any`` (report only), ``memory-safe`` or ``rust-only``."""
+    safe_languages: frozenset[str] = frozenset({"rust", "go"})
+    """Languages that count as memory-safe under the ``memory-safe`` policy."""
+    min_safe_share: float = 0.0
+    """Share of an artifact's machine code that must be in a safe language."""
+    language_unknown: str = "fail"
+    """What an unidentified language does under a strict policy: ``fail`` or ``skip``."""
+    allowed_languages: frozenset[str] = frozenset()
+    """Languages a waiver allows in this artifact (set per artifact from the settings)."""
 
 
 CheckFunction = Callable[[Any, CheckParams], Verdict]

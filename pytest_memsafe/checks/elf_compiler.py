@@ -11,6 +11,7 @@ from typing import Final
 from ..evidence.elf_records import ElfEvidence
 from ..model import Status, Verdict
 from .base import CheckParams, verdict
+from .language import classify
 
 __all__ = ["FORTIFIABLE", "check_canary", "check_cet", "check_fortify"]
 
@@ -29,9 +30,26 @@ X86_MARKS: Final[tuple[tuple[int, str], ...]] = ((0x1, "IBT"), (0x2, "SHSTK"))
 AARCH64_MARKS: Final[tuple[tuple[int, str], ...]] = ((0x1, "BTI"), (0x2, "PAC"), (0x4, "GCS"))
 
 
-def _has_rust(ev: ElfEvidence) -> bool:
-    """rustc left its ``.comment`` line (pure-Rust code has no canary or FORTIFY to find)."""
-    return any(text.startswith("rustc version") for text in ev.comments)
+C_FAMILY: Final = frozenset({"c", "c++", "cython", "mypyc", "nim", "fortran"})
+"""Languages whose code a C compiler instruments (canary, FORTIFY)."""
+NO_C_REASONS: Final = {
+    "rust": "Rust code has bounds checks; rustc emits no stack protector on stable",
+    "go": "Go code has bounds checks and no C stack frames to protect",
+    "zig": "Zig code is not compiled by a C compiler",
+}
+
+
+def _without_c(ev: ElfEvidence, check_id: str) -> Verdict | None:
+    """not_applicable when the language evidence shows no C-family code at all."""
+    profile = classify(ev)
+    if profile.primary not in NO_C_REASONS or C_FAMILY.intersection(profile.languages):
+        return None
+    return verdict(
+        check_id,
+        Status.NOT_APPLICABLE,
+        f"no C or C++ evidence ({profile.primary} only): {NO_C_REASONS[profile.primary]}",
+        ("languages", profile.languages),
+    )
 
 
 def _buffer_calls(ev: ElfEvidence) -> list[str]:
@@ -48,8 +66,8 @@ def check_canary(ev: ElfEvidence, params: CheckParams) -> Verdict:
     ``__intel_security_cookie``; imports of buffer-writing libc calls.
     Passes when: a protector symbol is imported. Fails when: none is, yet the module calls
     libc functions that write into buffers. Unknown when: nothing shows the module has stack
-    buffers (absence is then no proof), or rustc built part of it (stable Rust has no stack
-    protector; the language check says whether C code is present).
+    buffers (absence is then no proof). Not applicable when: the language evidence shows
+    Rust, Go or Zig and no C-family code (stable rustc has no stack protector; language.py).
     Reference: checks.md §1a ``elf.stack_canary``.
     """
     found = [name for name in CANARY_SYMBOLS if name in ev.imports]
@@ -57,14 +75,8 @@ def check_canary(ev: ElfEvidence, params: CheckParams) -> Verdict:
     facts = (("protector_imports", tuple(found)), ("buffer_calls", tuple(buffers[:8])))
     if found:
         return verdict("canary", Status.PASS, f"stack protector in use ({found[0]})", *facts)
-    if _has_rust(ev):
-        return verdict(
-            "canary",
-            Status.UNKNOWN,
-            "no stack protector import; rustc built this (stable Rust has no stack protector),"
-            " so only language provenance can tell whether unprotected C code is inside",
-            *facts,
-        )
+    if (na := _without_c(ev, "canary")) is not None:
+        return na
     if buffers:
         return verdict(
             "canary",
@@ -87,8 +99,8 @@ def check_fortify(ev: ElfEvidence, params: CheckParams) -> Verdict:
     imports are fortified, plain ``<f>`` imports are fortifiable but unchecked.
     Passes when: at least one fortified import exists and the fortified share meets
     ``params.fortify_min_ratio``. Fails when: only plain imports exist. Unknown when: nothing
-    fortifiable is imported, or only rustc-built code shows plain imports. Not applicable:
-    the object does not link glibc (musl has no ``_chk`` functions; static objects).
+    fortifiable is imported. Not applicable: the object does not link glibc (musl has no
+    ``_chk`` functions; static objects), or the language evidence shows no C-family code.
     The level (1, 2, 3) is not visible in symbols and is never claimed.
     Reference: checks.md §2.4.
     """
@@ -111,14 +123,8 @@ def check_fortify(ev: ElfEvidence, params: CheckParams) -> Verdict:
             "fortify", Status.UNKNOWN, "no fortifiable libc function is imported", *facts
         )
     if not fortified:
-        if _has_rust(ev):
-            return verdict(
-                "fortify",
-                Status.UNKNOWN,
-                "no __*_chk import; rustc built this and FORTIFY does not apply to Rust, so only"
-                " language provenance can tell whether unfortified C code is inside",
-                *facts,
-            )
+        if (na := _without_c(ev, "fortify")) is not None:
+            return na
         return verdict(
             "fortify",
             Status.FAIL,
@@ -158,7 +164,9 @@ def check_cet(ev: ElfEvidence, params: CheckParams) -> Verdict:
     facts = (("markings", marks),)
     if required <= set(marks):
         return verdict("cet", Status.PASS, f"marked {level}", *facts, level=level)
-    rust = " (stable rustc cannot emit these markings yet)" if _has_rust(ev) else ""
+    rust = (
+        " (stable rustc cannot emit these markings yet)" if "rust" in classify(ev).languages else ""
+    )
     shown = f"only {level}" if marks else "no control-flow protection markings"
     missing = ", ".join(sorted(required - set(marks)))
     return verdict("cet", Status.FAIL, f"{shown}, missing {missing}{rust}", *facts, level=level)

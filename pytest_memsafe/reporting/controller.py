@@ -5,11 +5,12 @@ Registered only outside xdist workers, so every report is produced exactly once.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from ..collect import PROPERTY
+from ..collect import PROJECT_PROPERTY, PROPERTY
 from ..settings import Settings
 from .json_report import build_report, write_json
 from .records import group_records
@@ -27,18 +28,22 @@ class MemsafeReporter:
         self.records: dict[str, str] = {}
         """Latest record per node id (setup errors and call results)."""
         self.write_error: str | None = None
+        self.project: dict[str, Any] | None = None
+        """The project-level language figure, once its item has run."""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 self.records[report.nodeid] = str(value)
+            elif name == PROJECT_PROPERTY:
+                self.project = json.loads(str(value))
 
     def report_data(self) -> dict[str, Any]:
         """The JSON report of this run."""
         from .. import __version__
 
         artifacts = group_records(self.records[nodeid] for nodeid in sorted(self.records))
-        return build_report(artifacts, self.settings.as_report(), __version__)
+        return build_report(artifacts, self.settings.as_report(), __version__, self.project)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -54,7 +59,7 @@ class MemsafeReporter:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         artifacts = group_records(self.records[nodeid] for nodeid in sorted(self.records))
         terminalreporter.section("memsafe")
-        for line in render_summary(artifacts, self.settings.enabled_checks):
+        for line in render_summary(artifacts, self.settings.enabled_checks, self.project):
             terminalreporter.write_line(line)
         if self.settings.json_path is not None and self.write_error is None:
             terminalreporter.write_line(f"JSON report: {self.settings.json_path}")

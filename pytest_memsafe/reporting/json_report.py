@@ -39,15 +39,20 @@ def summarize(artifacts: list[ArtifactReport]) -> dict[str, int]:
 
 
 def build_report(
-    artifacts: list[ArtifactReport], settings: dict[str, Any], version: str
+    artifacts: list[ArtifactReport],
+    settings: dict[str, Any],
+    version: str,
+    project: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole report as a JSON-ready dict."""
+    """The whole report as a JSON-ready dict (``project``: the language figure, if run)."""
+    summary: dict[str, Any] = dict(summarize(artifacts))
+    summary["language"] = project
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pytest-memsafe", "version": version},
         "settings": settings,
         "artifacts": [artifact.as_json() for artifact in artifacts],
-        "summary": summarize(artifacts),
+        "summary": summary,
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from .records import ArtifactReport
 
@@ -28,10 +28,42 @@ def _cell(result: dict[str, object]) -> str:
     return CELL[str(result["status"])] if outcome == "skipped" else CELL[outcome]
 
 
-def render_summary(artifacts: list[ArtifactReport], checks: tuple[str, ...]) -> list[str]:
+def render_summary(
+    artifacts: list[ArtifactReport],
+    checks: tuple[str, ...],
+    project: dict[str, Any] | None = None,
+) -> list[str]:
     """Lines of the ``memsafe`` terminal section."""
     if not artifacts:
         return ["no compiled extensions or shared libraries found"]
+    return _matrix(artifacts, checks) + _languages(artifacts, project)
+
+
+def _languages(artifacts: list[ArtifactReport], project: dict[str, Any] | None) -> list[str]:
+    """One line per binary with its languages, then the project figure."""
+    lines = ["", "languages:"]
+    for artifact in artifacts:
+        langs = artifact.info.get("languages")
+        if not langs:
+            continue
+        shares = langs["shares"]
+        shown = (
+            ", ".join(f"{lang} {share:.0%}" for lang, share in shares.items())
+            if shares
+            else ", ".join(langs["all"]) or "unknown"
+        )
+        binder = f" [{langs['binder']}]" if langs["binder"] else ""
+        lines.append(f"  {artifact.path}: {langs['primary']}{binder}: {shown}")
+    if project is not None:
+        safe = project["safe_share"]
+        lines.append(
+            f"project: {project['safe_artifacts']} of {project['artifacts']} binaries are in"
+            f" memory-safe languages; {safe:.1%} of compiled code by bytes"
+        )
+    return lines if len(lines) > 2 else []
+
+
+def _matrix(artifacts: list[ArtifactReport], checks: tuple[str, ...]) -> list[str]:
     width = max(len("artifact"), *(len(artifact.path) for artifact in artifacts))
     widths = [max(len(check), 4) for check in checks]
     lines = [

@@ -6,6 +6,7 @@ procedure follow reference/language.md §3 (measured on 227 real binaries).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -240,19 +241,23 @@ def _shares(
     return None, None
 
 
+COMPILER_IDENTS: Final = (
+    (re.compile(r"rustc version (\S+)"), "rustc"),
+    (re.compile(r"clang version (\S+)"), "clang"),
+    (re.compile(r"Linker: LLD (\S+)"), "LLD"),
+    (re.compile(r"GCC: \(.*?\) (\S+)"), "GCC"),
+)
+"""``.comment`` idents -> compiler name (the version is the first group)."""
+
+
 def _compilers(ev: ElfEvidence) -> tuple[str, ...]:
-    names = []
-    for text in ev.comments:
-        for prefix, label in (("rustc version ", "rustc "), ("clang version ", "clang "),
-                              ("Linker: LLD ", "LLD "), ("GCC: ", "GCC ")):  # fmt: skip
-            if text.startswith(prefix):
-                version = (
-                    text.removeprefix(prefix).rsplit(" ", 1)[-1]
-                    if label == "GCC "
-                    else (text.removeprefix(prefix).split(" ", 1)[0])
-                )
-                names.append(label + version)
-    return tuple(dict.fromkeys(names))
+    found = (
+        f"{name} {match.group(1)}"
+        for text in ev.comments
+        for pattern, name in COMPILER_IDENTS
+        if (match := pattern.match(text))
+    )
+    return tuple(dict.fromkeys(found))
 
 
 BINDERS: Final = (
@@ -262,8 +267,27 @@ BINDERS: Final = (
 )  # fmt: skip
 
 
+_MEMO: dict[int, tuple[ElfEvidence, LanguageProfile]] = {}
+MEMO_SIZE: Final = 256
+
+
 def classify(ev: ElfEvidence) -> LanguageProfile:
-    """The language profile of one binary (never guesses C: ``unknown`` when nothing says)."""
+    """The language profile of one binary (never guesses C: ``unknown`` when nothing says).
+
+    Several checks and every report record of a binary ask for it, so the last few answers
+    are remembered by evidence identity (the memo holds the evidence, so ids are not reused).
+    """
+    hit = _MEMO.get(id(ev))
+    if hit is not None and hit[0] is ev:
+        return hit[1]
+    profile = _classify(ev)
+    if len(_MEMO) >= MEMO_SIZE:
+        del _MEMO[next(iter(_MEMO))]
+    _MEMO[id(ev)] = (ev, profile)
+    return profile
+
+
+def _classify(ev: ElfEvidence) -> LanguageProfile:
     le = ev.language
     fired = [(lang, what) for lang, what, holds in SIGNALS if holds(ev, le)]
     found: dict[str, list[str]] = {}

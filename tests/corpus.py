@@ -30,6 +30,7 @@ __all__ = [
     "build_variant",
     "readelf",
     "require_tool",
+    "run_tool",
     "verify_variant",
 ]
 
@@ -53,23 +54,37 @@ def require_tool(name: str) -> str:
     pytest.skip(reason)
 
 
-def _run(cmd: list[str]) -> str:
+TOOL_HOMES: Final = {
+    "RUSTUP_HOME": os.environ.get("RUSTUP_HOME", str(Path.home() / ".rustup")),
+    "CARGO_HOME": os.environ.get("CARGO_HOME", str(Path.home() / ".cargo")),
+}
+"""Where rustup keeps its toolchains, fixed at import: pytester points HOME at a temporary
+directory, and the ``rustc`` proxy then finds no toolchain."""
+
+
+def run_tool(
+    cmd: list[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = _TIMEOUT,
+) -> str:
     """Run ``cmd`` (no shell) and return stdout; raise FixtureBuildError on failure."""
     try:
         proc = subprocess.run(
             cmd,
+            cwd=cwd,
             capture_output=True,
             text=True,
-            env={**os.environ, "LC_ALL": "C"},
-            timeout=_TIMEOUT,
+            env={**os.environ, **TOOL_HOMES, "LC_ALL": "C", **(env or {})},
+            timeout=timeout,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise FixtureBuildError(f"{_quote(cmd)}: {exc}") from exc
     if proc.returncode != 0:
-        raise FixtureBuildError(
-            f"command failed ({proc.returncode}): {_quote(cmd)}\n{proc.stderr.strip()}"
-        )
+        output = (proc.stderr.strip() or proc.stdout.strip())[-4000:]
+        raise FixtureBuildError(f"command failed ({proc.returncode}): {_quote(cmd)}\n{output}")
     return proc.stdout
 
 
@@ -79,7 +94,7 @@ def _quote(cmd: list[str]) -> str:
 
 def readelf(path: Path, *args: str) -> str:
     """Return the stdout of ``readelf -W <args> path`` (LC_ALL=C)."""
-    return _run([require_tool("readelf"), "-W", *args, str(path)])
+    return run_tool([require_tool("readelf"), "-W", *args, str(path)])
 
 
 # --------------------------------------------------------------------------- oracle
@@ -200,7 +215,7 @@ def _flags(**overrides: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _strip_all(path: Path) -> None:
-    _run([require_tool("strip"), "--strip-all", str(path)])
+    run_tool([require_tool("strip"), "--strip-all", str(path)])
 
 
 _ELF64_LE: Final = b"\x7fELF\x02\x01"
@@ -528,7 +543,7 @@ def _compile(variant: Variant, dest: Path) -> None:
         "-o",
         str(dest),
     ]
-    _run(cmd)
+    run_tool(cmd)
 
 
 def build_variant(name: str, out_dir: Path) -> Path:

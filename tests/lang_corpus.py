@@ -13,9 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-import shlex
 import shutil
-import subprocess
 import sys
 import sysconfig
 import threading
@@ -27,7 +25,7 @@ from typing import Final, Literal, NoReturn, TypeVar, cast
 
 import pytest
 
-from tests.corpus import FixtureBuildError, readelf, require_tool
+from tests.corpus import FixtureBuildError, readelf, require_tool, run_tool
 
 __all__ = [
     "EXT_SUFFIX",
@@ -85,26 +83,8 @@ def python_include() -> Path:
 
 
 def _run(cmd: list[str], *, cwd: Path, env: Mapping[str, str] | None = None) -> str:
-    """Run ``cmd`` (no shell) in ``cwd``; return stdout or raise FixtureBuildError.
-
-    Like ``tests.corpus._run``, plus a working directory and extra environment.
-    """
-    try:
-        proc = subprocess.run(
-            cmd,
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "LC_ALL": "C", **(env or {})},
-            timeout=_TIMEOUT,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise FixtureBuildError(f"{shlex.join(cmd)}: {exc}") from exc
-    if proc.returncode != 0:
-        output = (proc.stderr.strip() or proc.stdout.strip())[-4000:]
-        raise FixtureBuildError(f"command failed ({proc.returncode}): {shlex.join(cmd)}\n{output}")
-    return proc.stdout
+    """``tests.corpus.run_tool`` with this corpus's longer timeout (cold Zig builds)."""
+    return run_tool(cmd, cwd=cwd, env=env, timeout=_TIMEOUT)
 
 
 def _strings(path: Path) -> str:

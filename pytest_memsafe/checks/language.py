@@ -15,7 +15,14 @@ from ..evidence.elf_records import PT_LOAD, ElfEvidence, LanguageEvidence
 from ..model import Status, Verdict
 from .base import CheckParams, verdict
 
-__all__ = ["LANGUAGES", "LanguageProfile", "check_language", "classify", "code_bytes"]
+__all__ = [
+    "LANGUAGES",
+    "LanguageProfile",
+    "check_language",
+    "classify",
+    "code_bytes",
+    "format_share",
+]
 
 LANGUAGES: Final = (
     "rust", "go", "c", "c++", "cython", "mypyc", "zig", "nim", "fortran", "asm",
@@ -37,6 +44,10 @@ SOURCE_SUFFIXES: Final = {
     "c": (".c",),
     "fortran": (".f", ".f90", ".F90", ".f77", ".F"),
 }
+TOOLCHAIN_SOURCES: Final = frozenset(
+    {"crtstuff.c", "crti.S", "crtn.S", "crt1.S", "start.S", "init.c", "initfini.c", "ios_init.cc"}
+)
+"""``STT_FILE`` names of C start files and runtime pieces linked into every binary."""
 C_CRATE_SUFFIXES: Final = ("-sys",)
 C_CRATES: Final = frozenset({"ring", "cc", "cmake", "aws-lc-rs", "zstd-safe", "blake3"})
 SCHEME_LANGUAGE: Final = {
@@ -102,7 +113,11 @@ def _needed(ev: ElfEvidence) -> tuple[str, ...]:
 
 
 def _sources(le: LanguageEvidence | None, language: str) -> bool:
-    return le is not None and any(f.endswith(SOURCE_SUFFIXES[language]) for f in le.source_files)
+    """A project source file of ``language`` (toolchain start-up files never count)."""
+    return le is not None and any(
+        name.endswith(SOURCE_SUFFIXES[language]) and name not in TOOLCHAIN_SOURCES
+        for name in le.source_files
+    )
 
 
 def _marker(le: LanguageEvidence | None, *names: str) -> bool:
@@ -296,8 +311,8 @@ def _classify(ev: ElfEvidence) -> LanguageProfile:
     primary = _primary(found, ev, le)
     kept = [(lang, what) for lang, what in fired if _keep(lang, what, primary)]
     runtime: tuple[str, ...] = ()
-    if primary == "go" and any(lang == "c" for lang, _ in kept):
-        runtime = ("c",)  # cgo's runtime glue is C whatever the project wrote
+    if primary == "go":
+        runtime = ("c",)  # a c-shared Go library always links cgo's C runtime glue
         kept = [(lang, what) for lang, what in kept if lang != "c"]
     others = tuple(dict.fromkeys(lang for lang, _ in kept if lang != primary))
     languages = ((primary,) if primary != "unknown" else ()) + others
@@ -323,10 +338,15 @@ def code_bytes(ev: ElfEvidence) -> int:
     return sum(seg.filesz for seg in ev.segments if seg.p_type == PT_LOAD and seg.executable)
 
 
+def format_share(share: float) -> str:
+    """A share as a percentage that never rounds a present language down to 0%."""
+    return f"{share:.1%}" if 0 < share < 0.1 else f"{share:.0%}"
+
+
 def _share_text(profile: LanguageProfile) -> str:
     if profile.shares is None:
         return "shares not measurable"
-    parts = ", ".join(f"{lang} {share:.0%}" for lang, share in profile.shares)
+    parts = ", ".join(f"{lang} {format_share(share)}" for lang, share in profile.shares)
     return f"{parts} (by {profile.share_method})"
 
 
@@ -368,11 +388,11 @@ def check_language(ev: ElfEvidence, params: CheckParams) -> Verdict:
     waived = params.allowed_languages
     offending = [lang for lang in profile.languages if lang not in safe and lang not in waived]
     if offending:
+        measured = dict(profile.shares or ())
         detail = ", ".join(
-            f"{lang} ({dict(profile.shares or ())[lang]:.0%})"
-            if lang in dict(profile.shares or ()) else lang
+            f"{lang} ({format_share(measured[lang])})" if lang in measured else lang
             for lang in offending
-        )  # fmt: skip
+        )
         rule = "Rust-only" if params.language_policy == "rust-only" else "memory-safe only"
         return verdict(
             "language", Status.FAIL, f"{rule} policy: contains {detail}; {summary}", *facts,

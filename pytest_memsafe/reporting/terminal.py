@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ..checks.language import format_share
 from .records import ArtifactReport
 
 __all__ = ["CELL", "render_summary"]
@@ -46,11 +47,11 @@ def _languages(artifacts: list[ArtifactReport], project: dict[str, Any] | None) 
         langs = artifact.info.get("languages")
         if not langs:
             continue
-        shares = langs["shares"]
+        shares = sorted((langs["shares"] or {}).items(), key=lambda item: -item[1])
         shown = (
-            ", ".join(f"{lang} {share:.0%}" for lang, share in shares.items())
-            if shares
-            else ", ".join(langs["all"]) or "unknown"
+            ", ".join(f"{lang} {format_share(share)}" for lang, share in shares)
+            or ", ".join(langs["all"])
+            or "unknown"
         )
         binder = f" [{langs['binder']}]" if langs["binder"] else ""
         lines.append(f"  {artifact.path}: {langs['primary']}{binder}: {shown}")

@@ -6,7 +6,7 @@ relocations, GNU property notes) are read straight from the mapped file with ``s
 bulk and bounded by the file size, so a file without section headers is still judged and a
 large library costs little more than a small one. (pyelftools' section objects parse hash
 tables eagerly and read names 64 bytes at a time, which crafted section tables turn into
-minutes of work.)
+minutes of work.) Language signals are read in the same pass by :mod:`.elf_language`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from elftools.elf.structs import ELFStructs
 
 from ..errors import MalformedBinaryError
 from ..files import open_regular
+from .elf_language import Section, in_file, read_language
 from .elf_records import (
     DT_FLAGS,
     DT_FLAGS_1,
@@ -177,7 +178,8 @@ class _Reader:
 
     def evidence(self, *, digest: bool) -> ElfEvidence:
         e_machine = self._raw_half(18)
-        sections = self._section_names()
+        table = self._sections()
+        sections = _names(table)
         dyn_entries = self._dynamic_entries()
         values = _first_values(dyn_entries or [])
         dynamic = self._dynamic_info(dyn_entries, values) if dyn_entries is not None else None
@@ -202,14 +204,19 @@ class _Reader:
             has_section_headers=bool(sections),
             has_symtab=any(sh_type == SHT_SYMTAB for sh_type, _, _ in sections.values()),
             has_debug_info=".debug_info" in sections or ".zdebug_info" in sections,
+            language=read_language(self, table),
         )
 
     # -- raw access --------------------------------------------------------------------
 
-    def _bytes(self, offset: int, size: int) -> bytes:
-        if offset < 0 or size < 0 or offset + size > len(self.data):
+    def _span(self, offset: int, size: int) -> int:
+        """The end of ``size`` bytes at ``offset``, which must lie inside the file."""
+        if not in_file(len(self.data), offset, size):
             raise _Truncated(f"{size} bytes at offset {offset:#x} lie outside the file")
-        return self.data[offset : offset + size]
+        return offset + size
+
+    def _bytes(self, offset: int, size: int) -> bytes:
+        return self.data[offset : self._span(offset, size)]
 
     def _raw_half(self, offset: int) -> int:
         return int(struct.unpack_from(self.end + "H", self._bytes(offset, 2))[0])
@@ -232,10 +239,16 @@ class _Reader:
         end = self.data.find(b"\0", offset, search_end)
         if end < 0:
             if search_end < limit:
-                raise _Truncated(f"names exceed {STRING_BYTES_PER_FILE_BYTE}x the file size")
+                self._spend(search_end - offset)
             raise _Truncated(f"unterminated string at offset {offset:#x}")
-        self.string_budget -= end - offset
+        self._spend(end - offset)
         return self.data[offset:end].decode("utf-8", "replace")
+
+    def _spend(self, count: int) -> None:
+        """Charge ``count`` bytes of names to :attr:`string_budget`."""
+        self.string_budget -= count
+        if self.string_budget < 0:
+            raise _Truncated(f"names exceed {STRING_BYTES_PER_FILE_BYTE}x the file size")
 
     # -- structures ----------------------------------------------------------------------
 
@@ -267,11 +280,11 @@ class _Reader:
             )
         return tuple(segments)
 
-    def _section_names(self) -> dict[str, tuple[int, int, int]]:
-        """Section name -> (type, offset, size); empty when there is no section table."""
+    def _sections(self) -> tuple[Section, ...]:
+        """The section table, with names; empty when there is none."""
         size, table = self.header["e_shentsize"], self.header["e_shoff"]
         if table == 0:
-            return {}
+            return ()
         layout = struct.Struct(self.end + ("IIQQQQIIQQ" if self.bits == 64 else "IIIIIIIIII"))
         if size < layout.size:
             raise _Truncated(f"e_shentsize {size} is too small")
@@ -279,20 +292,22 @@ class _Reader:
         first = layout.unpack_from(self._bytes(table, layout.size))
         count = self.header["e_shnum"] or first[5]
         if count == 0:
-            return {}
+            return ()
         names_index = self.header["e_shstrndx"]
         names_index = first[6] if names_index == SHN_XINDEX else names_index
         raw = self._bytes(table, count * size)
-        headers = [layout.unpack_from(raw, index * size)[:6] for index in range(count)]
+        headers = [layout.unpack_from(raw, index * size)[:7] for index in range(count)]
         if names_index >= count:
             raise _Truncated(f"e_shstrndx {names_index} is not one of {count} sections")
-        _, _, _, _, names_at, names_size = headers[names_index]
+        _, _, _, _, names_at, names_size, _ = headers[names_index]
         names_end = min(names_at + names_size, len(self.data))
-        found: dict[str, tuple[int, int, int]] = {}
-        for sh_name, sh_type, _, _, sh_offset, sh_size in headers:
-            name = self._cstring(names_at + sh_name, names_end) if names_index else ""
-            found.setdefault(name, (sh_type, sh_offset, sh_size))
-        return found
+        return tuple(
+            Section(
+                self._cstring(names_at + sh_name, names_end) if names_index else "",
+                *fields,
+            )
+            for sh_name, *fields in headers
+        )
 
     def _dynamic_entries(self) -> list[tuple[int, int]] | None:
         dynamic = next((seg for seg in self.segments if seg.p_type == PT_DYNAMIC), None)
@@ -486,6 +501,14 @@ class _Reader:
         raw = self._bytes(offset, min(size, MAX_COMMENT_BYTES))
         strings = (part.decode("utf-8", "replace") for part in raw.split(b"\0"))
         return tuple(dict.fromkeys(text for text in strings if text))
+
+
+def _names(table: tuple[Section, ...]) -> dict[str, tuple[int, int, int]]:
+    """Section name -> (type, offset, size) of the first section with that name."""
+    found: dict[str, tuple[int, int, int]] = {}
+    for section in table:
+        found.setdefault(section.name, (section.type, section.offset, section.size))
+    return found
 
 
 def _first_values(entries: list[tuple[int, int]]) -> dict[int, int]:

@@ -91,11 +91,11 @@ def test_pyo3_makes_rust_primary_even_when_c_is_bigger(c_module: ElfEvidence) ->
         ({"markers": frozenset({"pybind11"})}, (GCC,), "c++", ("c++",)),
         ({}, ("Linker: LLD 21.1.0",), "zig", ("zig",)),
         ({"symtab_bytes": (("c", 700), ("c++", 300))}, (GCC,), "c", ("c", "c++")),
-        ({}, (GCC,), "c", ("c",)),
+        ({}, (GCC, "clang version 14.0.6", "Linker: LLD 14.0.6"), "unknown", ()),
         ({}, (), "unknown", ()),
     ],
     ids=["cython+c", "cython-own-c", "mypyc-runtime", "go-cgo", "pybind11", "zig-lld-only",
-         "c-over-cxx", "gcc-ident-only", "nothing"],
+         "c-over-cxx", "idents-only-never-c", "nothing"],
 )  # fmt: skip
 def test_primary_and_languages(
     c_module: ElfEvidence,

@@ -28,8 +28,8 @@ LANGUAGES: Final = (
     "rust", "go", "c", "c++", "cython", "mypyc", "zig", "nim", "fortran", "asm",
 )  # fmt: skip
 """Every language the classifier can name (plus ``unknown``)."""
-GENERATES_C: Final = frozenset({"cython", "mypyc", "nim"})
-"""Front ends that compile through C: their own C is not "C code" of the project."""
+C_IS_RUNTIME: Final = frozenset({"mypyc", "nim"})
+"""Front ends whose unmangled C functions are their own runtime, not the project's C."""
 LLVM_BUILT: Final = frozenset({"rust", "zig"})
 """Primaries whose compiler never emits ``DW_CFA_remember_state`` on x86-64."""
 GCC_CFI_SHARE: Final = 0.87
@@ -187,6 +187,9 @@ SIGNALS: Final[tuple[tuple[str, str, Rule], ...]] = (
 """(language, what the evidence is, does it hold). Order is the report's evidence order."""
 
 SELF_IDENTIFYING: Final = frozenset({"cython", "mypyc", "go"})
+ALONGSIDE_ONLY: Final = frozenset({"a clang ident"})
+"""Evidence that names a second language but never the primary (a clang ident is C inside
+Rust, Go or Zig; on its own it may be a crt file or an LLVM-built front end)."""
 
 
 def _primary(found: dict[str, list[str]], ev: ElfEvidence, le: LanguageEvidence | None) -> str:
@@ -203,7 +206,9 @@ def _primary(found: dict[str, list[str]], ev: ElfEvidence, le: LanguageEvidence 
         ("zig", "zig" in found and "rust" not in found),
         ("rust", "rust" in found),
         ("c++", "c++" in found and (not has_symtab or counts.get("c++", 0) >= counts.get("c", 0))),
-        ("c", "c" in found or _idents(ev, "GCC:") or _idents(ev, "clang version")),
+        # A GCC or clang ident alone is no evidence of C: the C start files put one in
+        # every binary, Rust included (orjson: clang + LLD + GCC idents, no Rust string).
+        ("c", "c" in found),
     )
     return next((lang for lang, holds in rules if holds), "unknown")
 
@@ -214,7 +219,7 @@ def _keep(language: str, what: str, primary: str) -> bool:
         return primary == "zig"
     if language != "c":
         return True
-    if primary in ("mypyc", "nim"):
+    if primary in C_IS_RUNTIME:
         return what in ("a bundled C library", "cffi")
     if primary == "cython":
         return what in ("unmangled C functions", "a bundled C library", "cffi")
@@ -233,7 +238,7 @@ def _shares(
     counts = _scheme_bytes(le)
     if counts:
         owner = {**SCHEME_LANGUAGE}
-        if primary in GENERATES_C:
+        if primary in C_IS_RUNTIME:
             owner["c"] = primary  # their generated C and runtime
         if primary != "zig":
             owner["zig"] = "c"
@@ -307,7 +312,8 @@ def _classify(ev: ElfEvidence) -> LanguageProfile:
     fired = [(lang, what) for lang, what, holds in SIGNALS if holds(ev, le)]
     found: dict[str, list[str]] = {}
     for lang, what in fired:
-        found.setdefault(lang, []).append(what)
+        if what not in ALONGSIDE_ONLY:
+            found.setdefault(lang, []).append(what)
     primary = _primary(found, ev, le)
     kept = [(lang, what) for lang, what in fired if _keep(lang, what, primary)]
     runtime: tuple[str, ...] = ()

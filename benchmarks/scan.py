@@ -13,6 +13,7 @@ Scanned binaries are only read by the evidence loader and by readelf: never impo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -104,6 +105,8 @@ class FileSample:
     path: str
     size: int
     extract_s: float = math.inf
+    base_extract_s: float = math.inf
+    """Extraction without the language signals (the provenance cost is the difference)."""
     checks_s: float = math.inf
     readelf_s: float = math.inf
     error: str | None = None
@@ -118,6 +121,8 @@ class Extraction:
     total_bytes: int
     discovery_s: float
     extraction: Timing
+    base_extraction: Timing
+    """The same files read without language signals (``language=False``)."""
     checks: Timing
     slowest_file_bytes: int
     maxrss_before_kib: int
@@ -206,6 +211,10 @@ def time_pass(samples: Sequence[FileSample], digest: bool) -> None:
     loaded: list[tuple[FileSample, ElfEvidence]] = []
     for sample in samples:
         start = time.perf_counter()
+        with contextlib.suppress(MalformedBinaryError):
+            load_elf_evidence(sample.path, digest=digest, language=False)
+        sample.base_extract_s = min(sample.base_extract_s, time.perf_counter() - start)
+        start = time.perf_counter()
         try:
             evidence = load_elf_evidence(sample.path, digest=digest)
         except MalformedBinaryError as exc:
@@ -266,6 +275,7 @@ def measure_extraction(
             total_bytes=sum(s.size for s in samples),
             discovery_s=discovery_s,
             extraction=extraction,
+            base_extraction=Timing.of([(s.path, s.base_extract_s) for s in samples]),
             checks=Timing.of([(s.path, s.checks_s) for s in ok]),
             slowest_file_bytes=next(
                 (s.size for s in samples if s.path == extraction.slowest_file), 0
@@ -437,6 +447,11 @@ def print_extraction(ext: Extraction) -> None:
     print(
         f"  slowest file           {ms(ext.extraction.slowest)} "
         f"({ext.slowest_file_bytes / MB:.1f} MB) {ext.extraction.slowest_file}"
+    )
+    print(timing_line("  without language", ext.base_extraction))
+    print(
+        f"  language provenance    {ext.extraction.total - ext.base_extraction.total:8.3f} s "
+        f"in all, median {ms(ext.extraction.median - ext.base_extraction.median)} per file"
     )
     print(timing_line(f"{len(REGISTRY)} checks per file", ext.checks))
     print(

@@ -27,6 +27,8 @@ from .settings import parse_settings
 __all__ = ["STATE"]
 
 STATE: Final = pytest.StashKey[RunState]()
+LANGUAGE_AWARE: Final = frozenset({"language", "canary", "fortify", "cet"})
+"""Checks that consult language provenance (the rest never pay for reading it)."""
 
 INI_OPTIONS: Final[dict[str, tuple[str, str]]] = {
     "memsafe_severity": ("linelist", "CHECK=error|warning|off lines (defaults in the README)"),
@@ -121,7 +123,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = RunState(
         settings=settings,
         rootdir=Path(os.path.abspath(config.rootpath)),
-        cache=EvidenceCache(digest=settings.json_path is not None),
+        cache=EvidenceCache(
+            digest=settings.json_path is not None,
+            language=bool(LANGUAGE_AWARE.intersection(settings.enabled_checks)),
+        ),
     )
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(MemsafeReporter(config, settings), "memsafe-reporter")

@@ -224,7 +224,7 @@ def _keep(language: str, what: str, primary: str) -> bool:
     if primary == "cython":
         return what in ("unmangled C functions", "a bundled C library", "cffi")
     if what == "GCC-style CFI in .eh_frame":
-        return primary in LLVM_BUILT
+        return primary in LLVM_BUILT or primary == "c"
     if what == "C source files":
         return primary in ("rust", "go", "zig", "c++")
     if what == "a clang ident":

@@ -21,7 +21,7 @@ Evidence = ElfEvidence
 class Loader(Protocol):
     """Reads one format's evidence; raises :class:`MalformedBinaryError`."""
 
-    def __call__(self, path: str, *, digest: bool = True) -> Evidence: ...
+    def __call__(self, path: str, *, digest: bool = True, language: bool = True) -> Evidence: ...
 
 
 LOADERS: Final[dict[BinaryFormat, Loader]] = {
@@ -38,9 +38,11 @@ class EvidenceCache:
     A parse failure is cached too and raised again for every item of that file.
     """
 
-    def __init__(self, *, digest: bool = True) -> None:
+    def __init__(self, *, digest: bool = True, language: bool = True) -> None:
         self.digest = digest
         """Whether evidence carries the file's sha256 (only reports need it)."""
+        self.language = language
+        """Whether language signals are read (only language-aware checks need them)."""
         self._entries: dict[_CacheKey, Evidence | MalformedBinaryError] = {}
         self.parses = 0
         """How many files were actually parsed (the rest were cache hits)."""
@@ -63,7 +65,7 @@ class EvidenceCache:
         if entry is None:
             self.parses += 1
             try:
-                entry = loader(artifact.path, digest=self.digest)
+                entry = loader(artifact.path, digest=self.digest, language=self.language)
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
             self._entries[key] = entry

@@ -110,7 +110,7 @@ GLOB_DAT_TYPES: Final[dict[int, int]] = {
 """Relocation type that fills a GOT slot, per ``e_machine`` (PLT slots come from DT_JMPREL)."""
 
 
-def load_elf_evidence(path: str, *, digest: bool = True) -> ElfEvidence:
+def load_elf_evidence(path: str, *, digest: bool = True, language: bool = True) -> ElfEvidence:
     """Read the evidence the checks need from the ELF file at ``path``.
 
     Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed; this is
@@ -121,7 +121,7 @@ def load_elf_evidence(path: str, *, digest: bool = True) -> ElfEvidence:
             if not handle.seek(0, 2):
                 raise MalformedBinaryError(path, "empty file")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _Reader(data).evidence(digest=digest)
+                return _Reader(data).evidence(digest=digest, language=language)
     except MalformedBinaryError:
         raise
     except _Truncated as exc:
@@ -176,7 +176,7 @@ class _Reader:
         """Bytes of names :meth:`_cstring` may still return."""
         self.segments = self._segments()
 
-    def evidence(self, *, digest: bool) -> ElfEvidence:
+    def evidence(self, *, digest: bool, language: bool) -> ElfEvidence:
         e_machine = self._raw_half(18)
         table = self._sections()
         sections = _names(table)
@@ -204,7 +204,7 @@ class _Reader:
             has_section_headers=bool(sections),
             has_symtab=any(sh_type == SHT_SYMTAB for sh_type, _, _ in sections.values()),
             has_debug_info=".debug_info" in sections or ".zdebug_info" in sections,
-            language=read_language(self, table),
+            language=read_language(self, table) if language else None,
         )
 
     # -- raw access --------------------------------------------------------------------

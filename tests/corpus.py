@@ -12,7 +12,7 @@ import re
 import shutil
 import struct
 import subprocess
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ __all__ = [
     "Variant",
     "build_all",
     "build_variant",
+    "expect_patterns",
     "readelf",
     "require_tool",
     "run_tool",
@@ -506,18 +507,32 @@ def verify_variant(name: str, path: Path) -> list[str]:
     for check in VARIANTS[name].all_checks:
         if check.args not in outputs:
             outputs[check.args] = readelf(path, *check.args)
-        text = outputs[check.args]
         cmd = "readelf -W " + " ".join(check.args)
-        for pattern in check.must:
-            found = re.search(pattern, text, re.MULTILINE)
-            if found is None:
-                raise _mismatch(name, path, cmd, f"missing /{pattern}/", text)
-            evidence.append(f"{cmd}: {_line_of(text, found).strip()}")
-        for pattern in check.must_not:
-            found = re.search(pattern, text, re.MULTILINE)
-            if found is not None:
-                raise _mismatch(name, path, cmd, f"unexpected /{pattern}/", _line_of(text, found))
-            evidence.append(f"{cmd}: no /{pattern}/")
+        evidence += expect_patterns(
+            f"variant {name!r}", path, cmd, outputs[check.args], check.must, check.must_not
+        )
+    return evidence
+
+
+def expect_patterns(
+    label: str, path: Path, cmd: str, text: str, must: Iterable[str], must_not: Iterable[str]
+) -> list[str]:
+    """Match an oracle's output: every ``must`` regex found, no ``must_not`` one.
+
+    Returns one evidence line per pattern; raises FixtureBuildError naming ``label``, the
+    command and the relevant output on a mismatch.
+    """
+    evidence = []
+    for pattern in must:
+        found = re.search(pattern, text, re.MULTILINE)
+        if found is None:
+            raise _mismatch(label, path, cmd, f"missing /{pattern}/", text)
+        evidence.append(f"{cmd}: {_line_of(text, found).strip()}")
+    for pattern in must_not:
+        found = re.search(pattern, text, re.MULTILINE)
+        if found is not None:
+            raise _mismatch(label, path, cmd, f"unexpected /{pattern}/", _line_of(text, found))
+        evidence.append(f"{cmd}: no /{pattern}/")
     return evidence
 
 
@@ -527,10 +542,10 @@ def _line_of(text: str, found: re.Match[str]) -> str:
     return text[start : end if end >= 0 else len(text)]
 
 
-def _mismatch(name: str, path: Path, cmd: str, problem: str, excerpt: str) -> FixtureBuildError:
+def _mismatch(label: str, path: Path, cmd: str, problem: str, excerpt: str) -> FixtureBuildError:
     lines = excerpt.strip().splitlines()
     shown = "\n".join(lines[:60]) + ("\n..." if len(lines) > 60 else "")
-    return FixtureBuildError(f"variant {name!r} ({path}): {cmd}: {problem}\n{shown}")
+    return FixtureBuildError(f"{label} ({path}): {cmd}: {problem}\n{shown}")
 
 
 def _compile(variant: Variant, dest: Path) -> None:

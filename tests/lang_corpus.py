@@ -25,7 +25,7 @@ from typing import Final, Literal, NoReturn, TypeVar, cast
 
 import pytest
 
-from tests.corpus import FixtureBuildError, readelf, require_tool, run_tool
+from tests.corpus import FixtureBuildError, expect_patterns, readelf, require_tool, run_tool
 
 __all__ = [
     "EXT_SUFFIX",
@@ -531,31 +531,11 @@ def verify_lang(name: str, path: Path) -> list[str]:
         key = (fact.tool, *fact.args)
         if key not in outputs:
             outputs[key] = _strings(path) if fact.tool == "strings" else readelf(path, *fact.args)
-        text = outputs[key]
         cmd = " ".join(("readelf -W" if fact.tool == "readelf" else "strings", *fact.args))
-        for pattern in fact.must:
-            found = re.search(pattern, text, re.MULTILINE)
-            if found is None:
-                raise _mismatch(name, path, cmd, f"missing /{pattern}/", text)
-            evidence.append(f"{cmd}: {_line_of(text, found).strip()}")
-        for pattern in fact.must_not:
-            found = re.search(pattern, text, re.MULTILINE)
-            if found is not None:
-                raise _mismatch(name, path, cmd, f"unexpected /{pattern}/", _line_of(text, found))
-            evidence.append(f"{cmd}: no /{pattern}/")
+        evidence += expect_patterns(
+            f"language {name!r}", path, cmd, outputs[key], fact.must, fact.must_not
+        )
     return evidence
-
-
-def _line_of(text: str, found: re.Match[str]) -> str:
-    start = text.rfind("\n", 0, found.start()) + 1
-    end = text.find("\n", found.end())
-    return text[start : end if end >= 0 else len(text)]
-
-
-def _mismatch(name: str, path: Path, cmd: str, problem: str, excerpt: str) -> FixtureBuildError:
-    lines = excerpt.strip().splitlines()
-    shown = "\n".join(lines[:60]) + ("\n..." if len(lines) > 60 else "")
-    return FixtureBuildError(f"language {name!r} ({path}): {cmd}: {problem}\n{shown}")
 
 
 # --------------------------------------------------------------------------- build

@@ -41,7 +41,7 @@ def test_primary_and_languages_of_each_real_module(
     assert reported <= others | maybe, profile
 
 
-@pytest.mark.parametrize("name", ["rust", "rust-stripped", "c", "zig", "go"])
+@pytest.mark.parametrize("name", ["rust", "rust-stripped", "c", "cpp", "zig", "go"])
 def test_single_language_modules_are_all_that_language(
     request: pytest.FixtureRequest, name: str
 ) -> None:

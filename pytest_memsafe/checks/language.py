@@ -120,6 +120,12 @@ def _sources(le: LanguageEvidence | None, language: str) -> bool:
     )
 
 
+def _only_cxx_sources(le: LanguageEvidence | None) -> bool:
+    """Every project translation unit is C++, so unmangled functions are ``extern "C"`` C++."""
+    names = [n for n in (le.source_files if le is not None else ()) if n not in TOOLCHAIN_SOURCES]
+    return bool(names) and all(n.endswith(SOURCE_SUFFIXES["c++"]) for n in names)
+
+
 def _marker(le: LanguageEvidence | None, *names: str) -> bool:
     return le is not None and bool(le.markers.intersection(names))
 
@@ -171,7 +177,8 @@ SIGNALS: Final[tuple[tuple[str, str, Rule], ...]] = (
     ("fortran", "Fortran functions or sources",
      lambda ev, le: _byte_share(le, "fortran") > 0.01 or _sources(le, "fortran")),
     ("asm", "assembly labels", lambda ev, le: _byte_share(le, "asm") > 0.001),
-    ("c", "unmangled C functions", lambda ev, le: _byte_share(le, "c") > 0.01),
+    ("c", "unmangled C functions",
+     lambda ev, le: _byte_share(le, "c") > 0.01 and not _only_cxx_sources(le)),
     ("c", "C source files", lambda ev, le: _sources(le, "c")),
     ("c", "a bundled C library", lambda ev, le: _marker(le, "c-library")),
     ("c", "cffi", lambda ev, le: _marker(le, "cffi")),
@@ -240,6 +247,8 @@ def _shares(
         owner = {**SCHEME_LANGUAGE}
         if primary in C_IS_RUNTIME:
             owner["c"] = primary  # their generated C and runtime
+        elif _only_cxx_sources(le):
+            owner["c"] = "c++"  # extern "C" functions of .cpp files
         if primary != "zig":
             owner["zig"] = "c"
         totals: dict[str, int] = {}

@@ -27,6 +27,8 @@ from .settings import parse_settings
 __all__ = ["STATE"]
 
 STATE: Final = pytest.StashKey[RunState]()
+DEFAULT_BASELINE: Final = "memsafe-baseline.txt"
+"""Baseline file name in the rootdir, used when it exists or when the baseline is updated."""
 LANGUAGE_AWARE: Final = frozenset({"language", "canary", "fortify", "cet"})
 """Checks that consult language provenance (the rest never pay for reading it)."""
 
@@ -40,6 +42,9 @@ INI_OPTIONS: Final[dict[str, tuple[str, str]]] = {
     "memsafe_waivers": ("linelist", "accepted failures: 'GLOB | CHECK[,CHECK] | REASON' lines"),
     "memsafe_unknown": ("string", "what an unknown verdict does: skip (default) or fail"),
     "memsafe_json": ("string", "write the JSON report to this path"),
+    "memsafe_sarif": ("string", "write a SARIF 2.1.0 report to this path"),
+    "memsafe_baseline": ("string", f"accepted findings file (default: {DEFAULT_BASELINE})"),
+    "memsafe_baseline_strict": ("string", "fail when baseline entries are fixed: true|false"),
     "memsafe_policy": ("string", "language policy: any (default), memory-safe or rust-only"),
     "memsafe_safe_languages": ("args", "languages that count as memory-safe (default: rust go)"),
     "memsafe_min_safe_share": ("float", "per binary: share (0-1) of code in safe languages"),
@@ -59,6 +64,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="check every compiled extension under the rootdir (or the given paths)",
     )
     group.addoption("--memsafe-json", metavar="PATH", default=None, help="write the JSON report")
+    group.addoption(
+        "--memsafe-sarif", metavar="PATH", default=None, help="write a SARIF 2.1.0 report"
+    )
+    group.addoption(
+        "--memsafe-baseline", metavar="PATH", default=None,
+        help=f"accepted findings file (default: {DEFAULT_BASELINE} in the rootdir, if present)",
+    )  # fmt: skip
+    group.addoption(
+        "--memsafe-update-baseline", action="store_true", default=False,
+        help="write this run's failing findings to the baseline file",
+    )  # fmt: skip
+    group.addoption(
+        "--memsafe-baseline-strict", action="store_true", default=None,
+        help="fail the run when baseline entries no longer fail",
+    )  # fmt: skip
     group.addoption(
         "--memsafe-severity",
         action="append",
@@ -97,7 +117,8 @@ def _raw_settings(config: pytest.Config) -> tuple[dict[str, object], list[str]]:
     cli = config.option
     for key in ("severity", "exclude"):  # repeatable: the command line adds to the ini lines
         raw[key] = [*(raw.get(key) or ()), *(getattr(cli, f"memsafe_{key}") or ())]  # type: ignore[misc]
-    for key in ("json", "relro_min", "unknown", "policy"):
+    raw["update_baseline"] = cli.memsafe_update_baseline
+    for key in ("json", "relro_min", "unknown", "policy", "sarif", "baseline", "baseline_strict"):
         value = getattr(cli, f"memsafe_{key}")
         if value is not None:
             raw[key] = value
@@ -118,13 +139,20 @@ def pytest_configure(config: pytest.Config) -> None:
     if problems:
         lines = "\n  ".join(problems)
         raise pytest.UsageError(f"pytest-memsafe: invalid configuration:\n  {lines}")
-    if settings.json_path is not None:
-        settings = replace(settings, json_path=config.invocation_params.dir / settings.json_path)
+    here = config.invocation_params.dir
+    settings = replace(
+        settings,
+        json_path=here / settings.json_path if settings.json_path else None,
+        sarif_path=here / settings.sarif_path if settings.sarif_path else None,
+        baseline_path=here / settings.baseline_path
+        if settings.baseline_path
+        else config.rootpath / DEFAULT_BASELINE,
+    )
     config.stash[STATE] = RunState(
         settings=settings,
         rootdir=Path(os.path.abspath(config.rootpath)),
         cache=EvidenceCache(
-            digest=settings.json_path is not None,
+            digest=settings.json_path is not None or settings.sarif_path is not None,
             language=bool(LANGUAGE_AWARE.intersection(settings.enabled_checks)),
         ),
     )

@@ -22,6 +22,9 @@ class Finding:
     outcome: Outcome
     note: str | None = None
     """The waiver reason, skip reason or warning text behind a non-plain outcome."""
+    baseline: str | None = None
+    """With a baseline in use, for a failing finding: ``new`` or ``unchanged`` (SARIF's
+    ``baselineState``); ``None`` without a baseline or for a passing check."""
 
     def as_report(self, spec: CheckSpec) -> dict[str, object]:
         """The JSON report's entry in ``results``."""
@@ -37,6 +40,7 @@ class Finding:
             },
             "remediation": spec.remediation if self.outcome is not Outcome.PASSED else None,
             "note": self.note,
+            "baseline": self.baseline,
         }
 
 

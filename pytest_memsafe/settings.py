@@ -57,6 +57,12 @@ class Settings:
     waivers: tuple[Waiver, ...] = ()
     unknown: Literal["skip", "fail"] = "skip"
     json_path: Path | None = None
+    sarif_path: Path | None = None
+    baseline_path: Path | None = None
+    """The baseline file; ``None`` until the plugin resolves the default name."""
+    update_baseline: bool = False
+    baseline_strict: bool = False
+    """Fail the run when baseline entries no longer fail (so the baseline only shrinks)."""
     language_waivers: tuple[Waiver, ...] = ()
     min_project_safe_share: float = 0.0
     """Share of all compiled code (by bytes) that must be in a memory-safe language."""
@@ -189,6 +195,19 @@ def _ratio(problems: list[str], option: str, value: object) -> float:
     return ratio
 
 
+def _flag(problems: list[str], option: str, value: object) -> bool:
+    """A boolean from ini text, TOML or the command line."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    problems.append(f"{option}: invalid value {value!r}; choose from true, false")
+    return False
+
+
 def _safe_languages(problems: list[str], value: object) -> frozenset[str]:
     entries = _lines(value)
     if not entries:
@@ -206,7 +225,7 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
     Keys: ``severity`` (list of ``CHECK=LEVEL``), ``relro_min``, ``fortify_min_ratio``,
     ``rpath_allow``, ``paths``, ``exclude``, ``waivers``, ``unknown``, ``json``, ``policy``,
     ``safe_languages``, ``min_safe_share``, ``min_project_safe_share``, ``language_unknown``,
-    ``language_waivers``.
+    ``language_waivers``, ``sarif``, ``baseline``, ``update_baseline``, ``baseline_strict``.
     Raises :class:`SettingsError` naming every bad option, value and the valid choices.
     """
     problems: list[str] = []
@@ -234,6 +253,10 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         waivers=_waivers(problems, _lines(raw.get("waivers"))),
         unknown="fail" if unknown == "fail" else "skip",
         json_path=Path(str(raw["json"])) if raw.get("json") else None,
+        sarif_path=Path(str(raw["sarif"])) if raw.get("sarif") else None,
+        baseline_path=Path(str(raw["baseline"])) if raw.get("baseline") else None,
+        update_baseline=bool(raw.get("update_baseline")),
+        baseline_strict=_flag(problems, "memsafe_baseline_strict", raw.get("baseline_strict")),
         language_waivers=_waivers(
             problems,
             _lines(raw.get("language_waivers")),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from .baseline import Baseline
 from .checks import CheckSpec, specs_for
 from .checks.language import classify, code_bytes
 from .errors import MalformedBinaryError, MemsafeWarning
@@ -47,6 +48,8 @@ class RunState:
 
     settings: Settings
     rootdir: Path
+    baseline: Baseline | None = None
+    """Accepted findings, when a baseline file exists or is being recorded."""
     cache: EvidenceCache = field(default_factory=EvidenceCache)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     """Artifacts collected in this process, by absolute path (no double counting)."""
@@ -141,7 +144,7 @@ class CheckItem(MemsafeItem):
         artifact = self.artifact_file.artifact
         impl = self.spec.impls[artifact.format or DEFAULT_FORMAT]
         verdict = impl(self.evidence, state.settings.params_for(artifact.display))
-        finding = judge(verdict, self.spec, artifact.display, state.settings)
+        finding = judge(verdict, self.spec, artifact.display, state.settings, state.baseline)
         self._record(finding.as_report(self.spec), None)
         _RAISE[finding.outcome](self, finding)
 

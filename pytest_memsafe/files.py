@@ -1,4 +1,4 @@
-"""Opening files found on disk: regular files only, without ever blocking (stdlib only).
+"""Files on disk: opening regular files without ever blocking, writing atomically.
 
 A FIFO, socket or device named like a library would make a plain ``open()`` block or read
 forever; it is refused before any byte is read.
@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["NotRegularFileError", "open_regular"]
+__all__ = ["NotRegularFileError", "open_regular", "write_atomic"]
 
 
 class NotRegularFileError(OSError):
@@ -28,4 +30,17 @@ def open_regular(path: str) -> BinaryIO:
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
+        raise
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file beside it, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
         raise

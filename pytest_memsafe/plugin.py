@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from collections.abc import Generator
 from dataclasses import replace
 from importlib.metadata import version
@@ -15,18 +16,27 @@ from typing import Any, Final
 
 import pytest
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 from . import __version__
+from .baseline import Baseline, load_baseline
 from .collect import ArtifactFile, ProjectCollector, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .errors import MemsafeWarning, SettingsError
 from .evidence import LOADERS, EvidenceCache
 from .model import Artifact
 from .reporting.controller import MemsafeReporter
-from .settings import parse_settings
+from .reporting.gate import MemsafeGate
+from .settings import Settings, parse_settings
 
 __all__ = ["STATE"]
 
 STATE: Final = pytest.StashKey[RunState]()
+TOOL_TABLE_KEYS: Final = frozenset({"waivers"})
+"""Keys of ``[tool.memsafe]``: structured data that flat ini options cannot hold."""
 DEFAULT_BASELINE: Final = "memsafe-baseline.txt"
 """Baseline file name in the rootdir, used when it exists or when the baseline is updated."""
 LANGUAGE_AWARE: Final = frozenset({"language", "canary", "fortify", "cet"})
@@ -118,11 +128,48 @@ def _raw_settings(config: pytest.Config) -> tuple[dict[str, object], list[str]]:
     for key in ("severity", "exclude"):  # repeatable: the command line adds to the ini lines
         raw[key] = [*(raw.get(key) or ()), *(getattr(cli, f"memsafe_{key}") or ())]  # type: ignore[misc]
     raw["update_baseline"] = cli.memsafe_update_baseline
+    table, table_problems = _memsafe_table(config)
+    problems += table_problems
+    raw["toml_waivers"] = table.get("waivers")
     for key in ("json", "relro_min", "unknown", "policy", "sarif", "baseline", "baseline_strict"):
         value = getattr(cli, f"memsafe_{key}")
         if value is not None:
             raw[key] = value
     return raw, problems
+
+
+def _memsafe_table(config: pytest.Config) -> tuple[dict[str, Any], list[str]]:
+    """``[tool.memsafe]`` of the project's pyproject.toml (the ini file's, else the rootdir's)."""
+    inipath = config.inipath
+    path = inipath if inipath and inipath.name == "pyproject.toml" else None
+    path = path or config.rootpath / "pyproject.toml"
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return {}, [f"[tool.memsafe]: cannot read {path}: {exc}"]
+    table = data.get("tool", {}).get("memsafe", {})
+    unknown = sorted(set(table) - TOOL_TABLE_KEYS)
+    if unknown:
+        return table, [
+            f"[tool.memsafe]: unknown key(s) {', '.join(unknown)}; valid keys: "
+            f"{', '.join(sorted(TOOL_TABLE_KEYS))} (other options go in [tool.pytest.ini_options])"
+        ]
+    return table, []
+
+
+def _load_baseline(settings: Settings) -> Baseline | None:
+    """The baseline in force: the file if it exists, or an empty one being recorded."""
+    path = settings.baseline_path
+    if path is None or not (path.exists() or settings.update_baseline):
+        return None
+    try:
+        return load_baseline(path)
+    except SettingsError as exc:
+        lines = "\n  ".join(exc.problems)
+        raise pytest.UsageError(f"pytest-memsafe: invalid baseline:\n  {lines}") from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -148,8 +195,17 @@ def pytest_configure(config: pytest.Config) -> None:
         if settings.baseline_path
         else config.rootpath / DEFAULT_BASELINE,
     )
+    for waiver in settings.expired_waivers:
+        config.issue_config_time_warning(
+            MemsafeWarning(
+                f"waiver '{waiver.label}' expired on {waiver.until}: no longer applied "
+                f"(reason was: {waiver.reason})"
+            ),
+            stacklevel=2,
+        )
     config.stash[STATE] = RunState(
         settings=settings,
+        baseline=_load_baseline(settings),
         rootdir=Path(os.path.abspath(config.rootpath)),
         cache=EvidenceCache(
             digest=settings.json_path is not None or settings.sarif_path is not None,
@@ -157,7 +213,10 @@ def pytest_configure(config: pytest.Config) -> None:
         ),
     )
     if not hasattr(config, "workerinput"):
-        config.pluginmanager.register(MemsafeReporter(config, settings), "memsafe-reporter")
+        reporter = MemsafeReporter(config, settings)
+        config.pluginmanager.register(reporter, "memsafe-reporter")
+        gate = MemsafeGate(reporter, settings, config.stash[STATE].baseline)
+        config.pluginmanager.register(gate, "memsafe-gate")
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

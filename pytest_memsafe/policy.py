@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .baseline import Baseline, baseline_level
 from .checks import CheckSpec
+from .identity import module_identity
 from .model import Outcome, Severity, Status, Verdict
 from .settings import Settings
 
@@ -25,6 +27,8 @@ class Finding:
     baseline: str | None = None
     """With a baseline in use, for a failing finding: ``new`` or ``unchanged`` (SARIF's
     ``baselineState``); ``None`` without a baseline or for a passing check."""
+    waiver: str | None = None
+    """The waiver that accepted this finding (its ``GLOB | CHECKS`` label)."""
 
     def as_report(self, spec: CheckSpec) -> dict[str, object]:
         """The JSON report's entry in ``results``."""
@@ -41,11 +45,18 @@ class Finding:
             "remediation": spec.remediation if self.outcome is not Outcome.PASSED else None,
             "note": self.note,
             "baseline": self.baseline,
+            "waiver": self.waiver,
         }
 
 
-def judge(verdict: Verdict, spec: CheckSpec, display: str, settings: Settings) -> Finding:
-    """Map one verdict to an outcome under the project's settings."""
+def judge(
+    verdict: Verdict,
+    spec: CheckSpec,
+    display: str,
+    settings: Settings,
+    baseline: Baseline | None = None,
+) -> Finding:
+    """Map one verdict to an outcome under the project's settings and baseline."""
     severity = settings.severities[spec.id]
     failing = verdict.status is Status.FAIL or (
         verdict.status is Status.UNKNOWN and settings.unknown == "fail"
@@ -54,10 +65,13 @@ def judge(verdict: Verdict, spec: CheckSpec, display: str, settings: Settings) -
         waiver = settings.waiver_for(display, spec.id)
         if waiver is not None:
             return Finding(
-                verdict=verdict, outcome=Outcome.XFAILED, note=f"waived: {waiver.reason}"
+                verdict=verdict,
+                outcome=Outcome.XFAILED,
+                note=f"waived: {waiver.reason}",
+                waiver=waiver.label,
             )
         if severity is Severity.ERROR:
-            return Finding(verdict=verdict, outcome=Outcome.FAILED)
+            return _against_baseline(verdict, spec, display, settings, baseline)
         return Finding(
             verdict=verdict, outcome=Outcome.WARNED, note=f"{spec.id}: {verdict.summary}"
         )
@@ -75,3 +89,28 @@ def judge(verdict: Verdict, spec: CheckSpec, display: str, settings: Settings) -
             f"({spec.remediation})",
         )
     return Finding(verdict=verdict, outcome=Outcome.PASSED)
+
+
+def _against_baseline(
+    verdict: Verdict, spec: CheckSpec, display: str, settings: Settings, baseline: Baseline | None
+) -> Finding:
+    """A required check failed: failed, unless the baseline accepts it (or is being written)."""
+    if baseline is None:
+        return Finding(verdict=verdict, outcome=Outcome.FAILED)
+    level = baseline_level(verdict.level, spec.levels)
+    state, recorded = baseline.compare((module_identity(display), spec.id), level, spec.levels)
+    if settings.update_baseline:
+        return Finding(
+            verdict=verdict,
+            outcome=Outcome.XFAILED,
+            note="recorded in the baseline (--memsafe-update-baseline)",
+            baseline=state,
+        )
+    if state == "unchanged":
+        return Finding(
+            verdict=verdict, outcome=Outcome.XFAILED, note=f"in baseline ({level})", baseline=state
+        )
+    if recorded is not None:
+        note = f"worse than the baseline: {recorded} -> {level}"
+        return Finding(verdict=verdict, outcome=Outcome.FAILED, note=note, baseline=state)
+    return Finding(verdict=verdict, outcome=Outcome.FAILED, baseline=state)

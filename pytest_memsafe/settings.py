@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Final, Literal
 
@@ -33,6 +34,13 @@ class Waiver:
     checks: frozenset[str]
     """Check ids or language names, or ``*`` for all."""
     reason: str
+    until: date | None = None
+    """Last day the waiver applies; after it, the waiver is reported as expired."""
+
+    @property
+    def label(self) -> str:
+        """How reports name the waiver: ``GLOB | CHECK,CHECK``."""
+        return f"{self.pattern} | {','.join(sorted(self.checks))}"
 
     def matches(self, display: str) -> bool:
         """Whether the artifact's display path or file name matches the glob."""
@@ -55,6 +63,9 @@ class Settings:
     """Where to look for binaries when no path is given on the command line."""
     exclude: tuple[str, ...] = ()
     waivers: tuple[Waiver, ...] = ()
+    """Waivers in force today."""
+    expired_waivers: tuple[Waiver, ...] = ()
+    """Waivers past their ``until`` date: no longer applied, reported by name."""
     unknown: Literal["skip", "fail"] = "skip"
     json_path: Path | None = None
     sarif_path: Path | None = None
@@ -105,7 +116,12 @@ class Settings:
                 for w in self.language_waivers
             ],
             "waivers": [
-                {"pattern": w.pattern, "checks": sorted(w.checks), "reason": w.reason}
+                {
+                    "pattern": w.pattern,
+                    "checks": sorted(w.checks),
+                    "reason": w.reason,
+                    "until": w.until.isoformat() if w.until else None,
+                }
                 for w in self.waivers
             ],
         }
@@ -168,16 +184,58 @@ def _waivers(
     waivers = []
     label = "CHECK" if noun == "check id" else noun.upper()
     for entry in entries:
-        parts = [part.strip() for part in entry.split("|", 2)]
+        parts = [part.strip() for part in entry.split("|", 3)]
+        until = _until(problems, option, parts.pop()) if len(parts) == 4 else None
         if len(parts) != 3 or not all(parts):
             problems.append(
-                f"{option}: {entry!r} must be 'GLOB | {label}[,{label}] | REASON' "
-                "(the reason is required)"
+                f"{option}: {entry!r} must be 'GLOB | {label}[,{label}] | REASON"
+                " [| until YYYY-MM-DD]' (the reason is required)"
             )
             continue
         pattern, names, reason = parts
         ids = _check_ids(problems, option, names, star=True, valid=valid, noun=noun)
-        waivers.append(Waiver(pattern=pattern, checks=ids, reason=reason))
+        waivers.append(Waiver(pattern=pattern, checks=ids, reason=reason, until=until))
+    return tuple(waivers)
+
+
+def _until(problems: list[str], option: str, text: object) -> date | None:
+    """An expiry date: a TOML date, or ``until YYYY-MM-DD`` / ``YYYY-MM-DD`` text."""
+    if isinstance(text, date):
+        return text
+    value = str(text).strip().removeprefix("until").strip()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.append(f"{option}: invalid expiry {text!r}; write 'until YYYY-MM-DD'")
+        return None
+
+
+def _table_waivers(problems: list[str], tables: object) -> tuple[Waiver, ...]:
+    """``[[tool.memsafe.waivers]]`` tables: artifact, checks, reason, optional until."""
+    option = "[tool.memsafe] waivers"
+    if not isinstance(tables, list):
+        problems.append(f"{option}: must be an array of tables ([[tool.memsafe.waivers]])")
+        return ()
+    waivers = []
+    for number, table in enumerate(tables, start=1):
+        known = {"artifact", "checks", "reason", "until"}
+        if not isinstance(table, dict) or set(table) - known or not table.get("reason"):
+            problems.append(
+                f"{option} #{number}: needs 'artifact', 'checks' and a 'reason' "
+                f"(optional 'until'); got {table!r}"
+            )
+            continue
+        checks = table.get("checks", "*")
+        names = ",".join(checks) if isinstance(checks, list) else str(checks)
+        until = _until(problems, option, table["until"]) if "until" in table else None
+        waivers.append(
+            Waiver(
+                pattern=str(table.get("artifact", "*")),
+                checks=_check_ids(problems, option, names, star=True),
+                reason=str(table["reason"]),
+                until=until,
+            )
+        )
     return tuple(waivers)
 
 
@@ -219,16 +277,21 @@ def _safe_languages(problems: list[str], value: object) -> frozenset[str]:
     )  # fmt: skip
 
 
-def parse_settings(raw: Mapping[str, object]) -> Settings:
+def parse_settings(raw: Mapping[str, object], today: date | None = None) -> Settings:
     """Validate raw option values (strings and lists as pytest returns them).
 
     Keys: ``severity`` (list of ``CHECK=LEVEL``), ``relro_min``, ``fortify_min_ratio``,
     ``rpath_allow``, ``paths``, ``exclude``, ``waivers``, ``unknown``, ``json``, ``policy``,
     ``safe_languages``, ``min_safe_share``, ``min_project_safe_share``, ``language_unknown``,
-    ``language_waivers``, ``sarif``, ``baseline``, ``update_baseline``, ``baseline_strict``.
+    ``language_waivers``, ``sarif``, ``baseline``, ``update_baseline``, ``baseline_strict``,
+    ``toml_waivers`` (the ``[tool.memsafe] waivers`` array). ``today`` decides expiry.
     Raises :class:`SettingsError` naming every bad option, value and the valid choices.
     """
     problems: list[str] = []
+    today = today or date.today()
+    all_waivers = _waivers(problems, _lines(raw.get("waivers")))
+    if raw.get("toml_waivers") is not None:
+        all_waivers += _table_waivers(problems, raw["toml_waivers"])
     severities = _severities(problems, _lines(raw.get("severity")))
     relro_choices = ("partial", "full", "none")
     params = CheckParams(
@@ -250,7 +313,8 @@ def parse_settings(raw: Mapping[str, object]) -> Settings:
         params=params,
         paths=tuple(Path(str(p)) for p in _lines(raw.get("paths"))),
         exclude=_lines(raw.get("exclude")),
-        waivers=_waivers(problems, _lines(raw.get("waivers"))),
+        waivers=tuple(w for w in all_waivers if w.until is None or w.until >= today),
+        expired_waivers=tuple(w for w in all_waivers if w.until is not None and w.until < today),
         unknown="fail" if unknown == "fail" else "skip",
         json_path=Path(str(raw["json"])) if raw.get("json") else None,
         sarif_path=Path(str(raw["sarif"])) if raw.get("sarif") else None,

@@ -48,7 +48,7 @@ def test_every_problem_is_reported_together() -> None:
         "'nx=' is not CHECK=LEVEL",
         "memsafe_relro_min: invalid value 'most'; choose from partial, full, none",
         "memsafe_fortify_min_ratio: invalid value 'lots'",
-        "must be 'GLOB | CHECK[,CHECK] | REASON' (the reason is required)",
+        "must be 'GLOB | CHECK[,CHECK] | REASON [| until YYYY-MM-DD]' (the reason is required)",
         "memsafe_unknown: invalid value 'maybe'; choose from skip, fail",
     ):
         assert needle in problems

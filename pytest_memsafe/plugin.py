@@ -26,7 +26,7 @@ from .baseline import Baseline, load_baseline
 from .collect import ArtifactFile, ProjectCollector, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .errors import MemsafeWarning, SettingsError
-from .evidence import LOADERS, EvidenceCache
+from .evidence import LOADERS, EvidenceCache, EvidenceStore
 from .model import Artifact
 from .reporting.controller import MemsafeReporter
 from .reporting.gate import MemsafeGate
@@ -160,6 +160,29 @@ def _memsafe_table(config: pytest.Config) -> tuple[dict[str, Any], list[str]]:
     return table, []
 
 
+def _evidence_store(config: pytest.Config, worthwhile: bool) -> EvidenceStore | None:
+    """Evidence kept across runs in pytest's cache dir (``--cache-clear`` empties it).
+
+    Only when parsing costs more than hashing the file for the lookup: with language
+    signals or a report hash to compute. None under ``-p no:cacheprovider``.
+    """
+    pytest_cache = getattr(config, "cache", None)
+    if pytest_cache is None or not worthwhile:
+        return None
+    try:
+        return EvidenceStore(pytest_cache.mkdir("memsafe-evidence"))
+    except OSError:  # an unwritable cache dir: parse on every run
+        return None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker, hand the evidence counters to the controller."""
+    config = session.config
+    if STATE in config.stash and hasattr(config, "workeroutput"):
+        cache = config.stash[STATE].cache
+        config.workeroutput["memsafe_evidence"] = [cache.parses, cache.store_hits]
+
+
 def _load_baseline(settings: Settings) -> Baseline | None:
     """The baseline in force: the file if it exists, or an empty one being recorded."""
     path = settings.baseline_path
@@ -203,19 +226,20 @@ def pytest_configure(config: pytest.Config) -> None:
             ),
             stacklevel=2,
         )
+    digest = settings.json_path is not None or settings.sarif_path is not None
+    language = bool(LANGUAGE_AWARE.intersection(settings.enabled_checks))
     config.stash[STATE] = RunState(
         settings=settings,
         baseline=_load_baseline(settings),
         rootdir=Path(os.path.abspath(config.rootpath)),
         cache=EvidenceCache(
-            digest=settings.json_path is not None or settings.sarif_path is not None,
-            language=bool(LANGUAGE_AWARE.intersection(settings.enabled_checks)),
+            digest=digest, language=language, store=_evidence_store(config, digest or language)
         ),
     )
     if not hasattr(config, "workerinput"):
         reporter = MemsafeReporter(config, settings)
         config.pluginmanager.register(reporter, "memsafe-reporter")
-        gate = MemsafeGate(reporter, settings, config.stash[STATE].baseline)
+        gate = MemsafeGate(reporter, settings, config.stash[STATE])
         config.pluginmanager.register(gate, "memsafe-gate")
 
 

@@ -114,3 +114,25 @@ def test_bad_tool_memsafe_table_is_a_usage_error(project: pytest.Pytester) -> No
     result.stderr.fnmatch_lines_random(
         ["*[[]tool.memsafe[]]: unknown key(s) policy*", "*waivers #1: needs 'artifact'*"]
     )
+
+
+def test_second_run_reads_evidence_from_the_cache(project: pytest.Pytester) -> None:
+    first = project.runpytest("--memsafe")
+    first.stdout.fnmatch_lines(["evidence: 2 files parsed, 0 from the evidence cache"])
+    second = project.runpytest("--memsafe")
+    second.stdout.fnmatch_lines(["evidence: 0 files parsed, 2 from the evidence cache"])
+    assert second.parseoutcomes() == first.parseoutcomes()
+    (project.path / "src/pkg/_weak.cpython-311-x86_64-linux-gnu.so").unlink()
+    shutil.copy(project.path / "src/pkg/_good.cpython-311-x86_64-linux-gnu.so",
+                project.path / "src/pkg/_weak.cpython-311-x86_64-linux-gnu.so")  # fmt: skip
+    third = project.runpytest("--memsafe")  # same content as _good: a hit, judged anew
+    third.stdout.fnmatch_lines(["evidence: 0 files parsed, 2 from the evidence cache"])
+    assert third.ret == pytest.ExitCode.OK
+    cleared = project.runpytest("--memsafe", "--cache-clear")  # two files, one content
+    cleared.stdout.fnmatch_lines(["evidence: 1 files parsed, 1 from the evidence cache"])
+
+
+def test_evidence_counters_add_up_under_xdist(project: pytest.Pytester) -> None:
+    project.runpytest_subprocess("--memsafe", "-n", "2")
+    warm = project.runpytest_subprocess("--memsafe", "-n", "2")
+    warm.stdout.fnmatch_lines(["evidence: 0 files parsed, * from the evidence cache"])

@@ -6,13 +6,15 @@ Evidence never judges; only the format modules import a parser library.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Final, Protocol
 
 from ..errors import MalformedBinaryError
 from ..model import Artifact, BinaryFormat
 from .elf import ElfEvidence, load_elf_evidence
+from .store import EvidenceStore, StoreKey
 
-__all__ = ["LOADERS", "Evidence", "EvidenceCache", "Loader"]
+__all__ = ["LOADERS", "Evidence", "EvidenceCache", "EvidenceStore", "Loader"]
 
 Evidence = ElfEvidence
 """Any format's evidence record (one format so far)."""
@@ -28,24 +30,34 @@ LOADERS: Final[dict[BinaryFormat, Loader]] = {
     BinaryFormat.ELF: load_elf_evidence,
 }
 
-_CacheKey = tuple[str, int, int, int]
+_CacheKey = tuple[str, int, int, int, int]
 
 
 class EvidenceCache:
     """Per-process memo: each file is parsed at most once while it stays unchanged.
 
-    The key includes size, mtime and inode, so a binary rebuilt mid-session is read again.
-    A parse failure is cached too and raised again for every item of that file.
+    The key includes size, mtime, ctime and inode, so a binary rebuilt or patched mid-session
+    (even with its mtime put back) is read again.
+    A parse failure is cached too and raised again for every item of that file. With a
+    ``store``, a file not seen in this process is hashed and looked up there before it is
+    parsed, and what is parsed is stored (failures are not: they may come from the
+    environment, and they are cheap to find again).
     """
 
-    def __init__(self, *, digest: bool = True, language: bool = True) -> None:
+    def __init__(
+        self, *, digest: bool = True, language: bool = True, store: EvidenceStore | None = None
+    ) -> None:
         self.digest = digest
         """Whether evidence carries the file's sha256 (only reports need it)."""
         self.language = language
         """Whether language signals are read (only language-aware checks need them)."""
         self._entries: dict[_CacheKey, Evidence | MalformedBinaryError] = {}
+        self.store = store
+        """Evidence kept across runs, keyed by file content (``None``: this process only)."""
         self.parses = 0
         """How many files were actually parsed (the rest were cache hits)."""
+        self.store_hits = 0
+        """How many files were read from :attr:`store` instead of parsed."""
 
     def get(self, artifact: Artifact) -> Evidence:
         """The evidence of ``artifact``; raises :class:`MalformedBinaryError`."""
@@ -60,15 +72,38 @@ class EvidenceCache:
             stat = os.stat(artifact.path)
         except OSError as exc:
             raise MalformedBinaryError(artifact.display, f"cannot read: {exc.strerror}") from exc
-        key = (artifact.path, stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        key = (artifact.path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
         entry = self._entries.get(key)
         if entry is None:
-            self.parses += 1
             try:
-                entry = loader(artifact.path, digest=self.digest, language=self.language)
+                evidence = self._stored(artifact.path) or self._parse(artifact.path, loader)
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
+            else:
+                # Stored evidence always carries its digest; drop it when it was not asked for.
+                keep = self.digest or evidence.sha256 is None
+                entry = evidence if keep else replace(evidence, sha256=None)
             self._entries[key] = entry
         if isinstance(entry, MalformedBinaryError):
             raise entry
         return entry
+
+    def _stored(self, path: str) -> Evidence | None:
+        if self.store is None:
+            return None
+        try:
+            key = StoreKey.of_file(path, language=self.language)
+        except (OSError, ValueError):
+            return None  # the loader reports why it cannot be read
+        evidence = self.store.get(key)
+        self.store_hits += evidence is not None
+        return evidence
+
+    def _parse(self, path: str, loader: Loader) -> Evidence:
+        """Parse; with a store, keep the result under the digest of exactly the bytes parsed."""
+        self.parses += 1
+        if self.store is None:
+            return loader(path, digest=self.digest, language=self.language)
+        evidence = loader(path, digest=True, language=self.language)
+        self.store.put(StoreKey.of_evidence(evidence), evidence)
+        return evidence

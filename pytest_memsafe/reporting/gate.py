@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
 from ..baseline import Baseline, fixed, observed, render, updated
+from ..collect import RunState
 from ..files import write_atomic
 from ..settings import Settings
 from .controller import MemsafeReporter
@@ -23,15 +25,21 @@ class MemsafeGate:
     """Reports fixed baseline entries (failing in strict mode), rewrites the baseline on
     request, and names expired and unused waivers."""
 
-    def __init__(
-        self, reporter: MemsafeReporter, settings: Settings, baseline: Baseline | None
-    ) -> None:
+    def __init__(self, reporter: MemsafeReporter, settings: Settings, state: RunState) -> None:
         self.reporter = reporter
         self.settings = settings
-        self.baseline = baseline
+        self.baseline: Baseline | None = state.baseline
+        self.cache = state.cache
+        self.worker_counts = [0, 0]
+        """Files parsed and evidence-cache hits reported by xdist workers."""
         self.lines: list[str] = []
         """What the terminal summary shows."""
         self.failed = False
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        counts = getattr(node, "workeroutput", {}).get("memsafe_evidence", (0, 0))
+        self.worker_counts = [a + b for a, b in zip(self.worker_counts, counts, strict=True)]
 
     def _findings(self) -> Iterator[tuple[str, Mapping[str, object]]]:
         for text in self.reporter.records.values():
@@ -44,6 +52,9 @@ class MemsafeGate:
         findings = list(self._findings())
         self._check_waivers(findings)
         self._check_baseline(findings)
+        parses = self.cache.parses + self.worker_counts[0]
+        hits = self.cache.store_hits + self.worker_counts[1]
+        self.lines.append(f"evidence: {parses} files parsed, {hits} from the evidence cache")
         if self.failed:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -92,6 +103,6 @@ class MemsafeGate:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.lines:
             return
-        terminalreporter.section("memsafe gate")
+        terminalreporter.section("memsafe gate")  # baseline, waivers, evidence cache
         for line in self.lines:
             terminalreporter.write_line(line, red=line.startswith("ERROR"))

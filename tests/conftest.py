@@ -11,6 +11,14 @@ from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
 from tests.corpus import build_all
 
 pytest_plugins = ["pytester"]
+GITHUB_VARIABLES = ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE")
+
+
+@pytest.fixture(autouse=True)
+def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs under test never write this job's step summary or print annotations into it."""
+    for name in GITHUB_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

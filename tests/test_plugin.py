@@ -326,12 +326,15 @@ def test_bad_configuration_is_one_usage_error_naming_everything(project: pytest.
     assert "Traceback" not in result.stderr.str()
 
 
-def test_unwritable_json_path_fails_the_run_with_a_message(project: pytest.Pytester) -> None:
+@pytest.mark.parametrize(("option", "label"), [("json", "JSON"), ("sarif", "SARIF")])
+def test_unwritable_report_path_fails_the_run_with_a_message(
+    project: pytest.Pytester, option: str, label: str
+) -> None:
     (project.path / "blocker").write_text("a file, not a directory")
     (project.path / WEAK).unlink()
-    result = project.runpytest("--memsafe", "--memsafe-json", "blocker/report.json")
+    result = project.runpytest("--memsafe", f"--memsafe-{option}", "blocker/report")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["ERROR: cannot write the JSON report *blocker/report.json*"])
+    result.stdout.fnmatch_lines([f"ERROR: cannot write the {label} report *blocker/report*"])
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")

@@ -1,4 +1,5 @@
-"""The controller-side plugin: gathers item records, prints the summary, writes reports.
+"""The controller-side plugin: gathers item records, prints the summary, writes the reports
+(JSON, SARIF, the GitHub step summary) and prints GitHub annotations.
 
 Registered only outside xdist workers, so every report is produced exactly once.
 """
@@ -6,17 +7,25 @@ Registered only outside xdist workers, so every report is produced exactly once.
 from __future__ import annotations
 
 import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ..collect import PROJECT_PROPERTY, PROPERTY
 from ..settings import Settings
+from .github import annotation_commands, append_step_summary, repo_path
 from .json_report import build_report, write_json
-from .records import group_records
+from .records import ArtifactReport, group_records
+from .sarif import build_sarif
 from .terminal import render_summary
 
 __all__ = ["MemsafeReporter"]
+
+Writer = Callable[[Path, list[ArtifactReport]], None]
 
 
 class MemsafeReporter:
@@ -27,7 +36,8 @@ class MemsafeReporter:
         self.settings = settings
         self.records: dict[str, str] = {}
         """Latest record per node id (setup errors and call results)."""
-        self.write_error: str | None = None
+        self.written: list[str] = []
+        self.write_errors: list[str] = []
         self.project: dict[str, Any] | None = None
         """The project-level language figure, once its item has run."""
 
@@ -38,30 +48,64 @@ class MemsafeReporter:
             elif name == PROJECT_PROPERTY:
                 self.project = json.loads(str(value))
 
-    def report_data(self) -> dict[str, Any]:
-        """The JSON report of this run."""
+    def artifacts(self) -> list[ArtifactReport]:
+        """The records gathered so far, grouped per artifact."""
+        return group_records(self.records[nodeid] for nodeid in sorted(self.records))
+
+    def _outputs(self) -> list[tuple[str, Path | None, Writer]]:
+        """Every file this run may write: (label, path or None when off, writer)."""
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        return [
+            ("JSON report", self.settings.json_path, self._write_json),
+            ("SARIF report", self.settings.sarif_path, self._write_sarif),
+            ("GitHub step summary", Path(summary) if summary else None, self._append_summary),
+        ]
+
+    def _write_json(self, path: Path, artifacts: list[ArtifactReport]) -> None:
         from .. import __version__
 
-        artifacts = group_records(self.records[nodeid] for nodeid in sorted(self.records))
-        return build_report(artifacts, self.settings.as_report(), __version__, self.project)
+        report = build_report(artifacts, self.settings.as_report(), __version__, self.project)
+        write_json(path, report)
+
+    def _write_sarif(self, path: Path, artifacts: list[ArtifactReport]) -> None:
+        from .. import __version__
+
+        rootdir, workspace = self.config.rootpath, os.environ.get("GITHUB_WORKSPACE")
+        sarif = build_sarif(
+            artifacts,
+            __version__,
+            severities=self.settings.severities,
+            locate=lambda display: repo_path(display, rootdir, workspace),
+        )
+        write_json(path, sarif)
+
+    def _append_summary(self, path: Path, artifacts: list[ArtifactReport]) -> None:
+        append_step_summary(path, artifacts, self.settings.enabled_checks, self.project)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        path = self.settings.json_path
-        if path is None:
-            return
-        try:
-            write_json(path, self.report_data())
-        except OSError as exc:
-            self.write_error = f"cannot write the JSON report {path}: {exc.strerror or exc}"
+        artifacts = self.artifacts()
+        for label, path, write in self._outputs():
+            if path is None:
+                continue
+            try:
+                write(path, artifacts)
+            except OSError as exc:
+                self.write_errors.append(f"cannot write the {label} {path}: {exc.strerror or exc}")
+            else:
+                self.written.append(f"{label}: {path}")
+        if os.environ.get("GITHUB_ACTIONS") == "true":
+            workspace = os.environ.get("GITHUB_WORKSPACE")
+            for line in annotation_commands(artifacts, workspace, self.config.rootpath):
+                sys.stderr.write(line + "\n")
+        if self.write_errors:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        artifacts = group_records(self.records[nodeid] for nodeid in sorted(self.records))
         terminalreporter.section("memsafe")
-        for line in render_summary(artifacts, self.settings.enabled_checks, self.project):
+        for line in render_summary(self.artifacts(), self.settings.enabled_checks, self.project):
             terminalreporter.write_line(line)
-        if self.settings.json_path is not None and self.write_error is None:
-            terminalreporter.write_line(f"JSON report: {self.settings.json_path}")
-        if self.write_error is not None:
-            terminalreporter.write_line(f"ERROR: {self.write_error}", red=True)
+        for line in self.written:
+            terminalreporter.write_line(line)
+        for error in self.write_errors:
+            terminalreporter.write_line(f"ERROR: {error}", red=True)

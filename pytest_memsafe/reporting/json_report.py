@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Final
 
+from ..files import write_atomic
 from .records import ArtifactReport
 
 __all__ = ["SCHEMA_VERSION", "build_report", "summarize", "write_json"]
@@ -57,14 +56,5 @@ def build_report(
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` atomically, indented, keys sorted (the JSON and SARIF reports)."""
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -136,3 +136,14 @@ def test_evidence_counters_add_up_under_xdist(project: pytest.Pytester) -> None:
     project.runpytest_subprocess("--memsafe", "-n", "2")
     warm = project.runpytest_subprocess("--memsafe", "-n", "2")
     warm.stdout.fnmatch_lines(["evidence: 0 files parsed, * from the evidence cache"])
+
+
+def test_baseline_is_byte_identical_with_and_without_xdist(project: pytest.Pytester) -> None:
+    project.runpytest_subprocess("--memsafe", "--memsafe-update-baseline", "-p", "no:xdist")
+    single = (project.path / BASELINE).read_bytes()
+    (project.path / BASELINE).unlink()
+    project.runpytest_subprocess("--memsafe", "--memsafe-update-baseline", "-n", "2")
+    assert (project.path / BASELINE).read_bytes() == single
+    assert single.decode().splitlines()[2:] == [
+        "pkg/_weak nx fail", "pkg/_weak relro none",
+    ]  # fmt: skip

@@ -22,7 +22,7 @@ from tests.corpus import readelf, require_tool
 
 TARGETS = sorted(
     {
-        Path(sysconfig.get_path("platstdlib")) / "lib-dynload",
+        Path(str(sysconfig.get_config_var("DESTSHARED"))),  # the stdlib's lib-dynload
         Path(sysconfig.get_paths()["platlib"]),
     }
 )

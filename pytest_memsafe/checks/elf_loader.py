@@ -9,9 +9,16 @@ import fnmatch
 from typing import Final
 
 from ..evidence.elf_records import (
+    DF_1_NOOPEN,
+    DF_1_NOW,
+    DF_1_PIE,
+    DF_BIND_NOW,
+    DF_TEXTREL,
     DT_BIND_NOW,
     DT_JMPREL,
     DT_TEXTREL,
+    ET_EXEC,
+    ET_REL,
     PT_GNU_RELRO,
     PT_GNU_STACK,
     PT_LOAD,
@@ -30,13 +37,6 @@ __all__ = [
     "check_wx",
 ]
 
-DF_TEXTREL: Final = 0x4
-DF_BIND_NOW: Final = 0x8
-DF_1_NOW: Final = 0x1
-DF_1_NOOPEN: Final = 0x40
-DF_1_PIE: Final = 0x08000000
-ET_REL: Final = 1
-ET_EXEC: Final = 2
 PAGE_SIZE: Final = 4096
 """glibc protects whole pages of the RELRO range; 4 KiB is the smallest page in use."""
 

@@ -58,7 +58,7 @@ class Outcome(str, enum.Enum):
     ERROR = "error"
 
 
-Origin = Literal["tree", "arg"]
+Origin = Literal["tree", "arg", "dist"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -25,6 +25,7 @@ from . import __version__
 from .baseline import Baseline, load_baseline
 from .collect import ArtifactFile, ProjectCollector, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
+from .distributions import dist_artifacts, installed
 from .errors import MemsafeWarning, SettingsError
 from .evidence import LOADERS, EvidenceCache, EvidenceStore
 from .model import Artifact
@@ -53,6 +54,7 @@ INI_OPTIONS: Final[dict[str, tuple[str, str]]] = {
     "memsafe_unknown": ("string", "what an unknown verdict does: skip (default) or fail"),
     "memsafe_json": ("string", "write the JSON report to this path"),
     "memsafe_sarif": ("string", "write a SARIF 2.1.0 report to this path"),
+    "memsafe_dists": ("args", "installed distributions to check ('none': not even the project's)"),
     "memsafe_baseline": ("string", f"accepted findings file (default: {DEFAULT_BASELINE})"),
     "memsafe_baseline_strict": ("string", "fail when baseline entries are fixed: true|false"),
     "memsafe_policy": ("string", "language policy: any (default), memory-safe or rust-only"),
@@ -77,6 +79,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--memsafe-sarif", metavar="PATH", default=None, help="write a SARIF 2.1.0 report"
     )
+    group.addoption(
+        "--memsafe-dist", action="append", dest="memsafe_dists", metavar="NAME", default=None,
+        help="check the compiled files of an installed distribution; repeatable",
+    )  # fmt: skip
     group.addoption(
         "--memsafe-baseline", metavar="PATH", default=None,
         help=f"accepted findings file (default: {DEFAULT_BASELINE} in the rootdir, if present)",
@@ -115,7 +121,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(name, help_text, type=kind, default=None)  # type: ignore[arg-type]
 
 
-def _raw_settings(config: pytest.Config) -> tuple[dict[str, object], list[str]]:
+def _raw_settings(
+    config: pytest.Config, pyproject: dict[str, Any]
+) -> tuple[dict[str, object], list[str]]:
     """Option values, command line over ini, and the ini values pytest could not read."""
     problems: list[str] = []
     raw: dict[str, object] = {}
@@ -125,10 +133,10 @@ def _raw_settings(config: pytest.Config) -> tuple[dict[str, object], list[str]]:
         except (TypeError, ValueError) as exc:
             problems.append(f"{name}: {exc}")
     cli = config.option
-    for key in ("severity", "exclude"):  # repeatable: the command line adds to the ini lines
+    for key in ("severity", "exclude", "dists"):  # repeatable: the command line adds to ini
         raw[key] = [*(raw.get(key) or ()), *(getattr(cli, f"memsafe_{key}") or ())]  # type: ignore[misc]
     raw["update_baseline"] = cli.memsafe_update_baseline
-    table, table_problems = _memsafe_table(config)
+    table, table_problems = _memsafe_table(pyproject)
     problems += table_problems
     raw["toml_waivers"] = table.get("waivers")
     for key in ("json", "relro_min", "unknown", "policy", "sarif", "baseline", "baseline_strict"):
@@ -138,18 +146,22 @@ def _raw_settings(config: pytest.Config) -> tuple[dict[str, object], list[str]]:
     return raw, problems
 
 
-def _memsafe_table(config: pytest.Config) -> tuple[dict[str, Any], list[str]]:
-    """``[tool.memsafe]`` of the project's pyproject.toml (the ini file's, else the rootdir's)."""
+def _pyproject(config: pytest.Config) -> tuple[dict[str, Any], list[str]]:
+    """The project's pyproject.toml (the ini file's, else the rootdir's), parsed once."""
     inipath = config.inipath
     path = inipath if inipath and inipath.name == "pyproject.toml" else None
     path = path or config.rootpath / "pyproject.toml"
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            return tomllib.load(handle), []
     except FileNotFoundError:
         return {}, []
     except (OSError, tomllib.TOMLDecodeError) as exc:
         return {}, [f"[tool.memsafe]: cannot read {path}: {exc}"]
+
+
+def _memsafe_table(data: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``[tool.memsafe]``: structured data that flat ini options cannot hold."""
     table = data.get("tool", {}).get("memsafe", {})
     unknown = sorted(set(table) - TOOL_TABLE_KEYS)
     if unknown:
@@ -158,6 +170,24 @@ def _memsafe_table(config: pytest.Config) -> tuple[dict[str, Any], list[str]]:
             f"{', '.join(sorted(TOOL_TABLE_KEYS))} (other options go in [tool.pytest.ini_options])"
         ]
     return table, []
+
+
+def _dists(config: pytest.Config, settings: Settings, project: dict[str, Any]) -> list[str]:
+    """Installed distributions to check: the configured ones, else the project's own when
+    it is installed here (as in a cibuildwheel test step) and no path was named."""
+    if settings.dists == ("none",):
+        return []
+    if settings.dists:
+        missing = [name for name in settings.dists if not installed(name)]
+        if missing:
+            raise pytest.UsageError(
+                f"pytest-memsafe: memsafe_dists: {', '.join(missing)} not installed in "
+                f"{sys.prefix} (give installed distribution names, or 'none')"
+            )
+        return list(settings.dists)
+    name = project.get("project", {}).get("name")
+    explicit = config.args_source is pytest.Config.ArgsSource.ARGS
+    return [name] if isinstance(name, str) and not explicit and installed(name) else []
 
 
 def _evidence_store(config: pytest.Config, worthwhile: bool) -> EvidenceStore | None:
@@ -201,7 +231,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if not config.getoption("memsafe"):
         return
-    raw, problems = _raw_settings(config)
+    pyproject, problems = _pyproject(config)
+    raw, more_problems = _raw_settings(config, pyproject)
+    problems += more_problems
     try:
         settings = parse_settings(raw)
     except SettingsError as exc:
@@ -228,6 +260,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     digest = settings.json_path is not None or settings.sarif_path is not None
     language = bool(LANGUAGE_AWARE.intersection(settings.enabled_checks))
+    config.stash[_DISTS] = _dists(config, settings, pyproject)
     config.stash[STATE] = RunState(
         settings=settings,
         baseline=_load_baseline(settings),
@@ -300,6 +333,7 @@ def _binary_only_roots(config: pytest.Config) -> list[Path]:
 
 
 _BINARY_ROOTS: Final = pytest.StashKey[list[Path]]()
+_DISTS: Final = pytest.StashKey[list[str]]()
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
@@ -363,12 +397,12 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         exclude=state.settings.exclude,
         origin="arg" if config.args_source is pytest.Config.ArgsSource.ARGS else "tree",
     )
+    dists: list[str] = config.stash[_DISTS]
+    artifacts += dist_artifacts(dists, formats=LOADERS.keys())
     named_files = {os.path.realpath(path) for path, _ in _explicit_args(config) if path.is_file()}
-    report.result.extend(
-        _artifact_node(collector, state, artifact)
-        for artifact in artifacts
-        if artifact.path not in state.artifacts and artifact.path not in named_files
-    )
+    for artifact in artifacts:  # a file reached twice (editable install, tree) is checked once
+        if artifact.path not in state.artifacts and artifact.path not in named_files:
+            report.result.append(_artifact_node(collector, state, artifact))
     if "language" in state.settings.enabled_checks and artifacts:
         report.result.append(
             ProjectCollector.from_parent(collector, name="memsafe", nodeid="memsafe", state=state)

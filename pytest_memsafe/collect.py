@@ -18,6 +18,7 @@ from .model import Artifact, BinaryFormat, Outcome
 from .policy import Finding, judge
 from .project import project_share
 from .settings import Settings
+from .wheels import wheel_tags
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -52,7 +53,7 @@ class RunState:
     """Accepted findings, when a baseline file exists or is being recorded."""
     cache: EvidenceCache = field(default_factory=EvidenceCache)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
-    """Artifacts collected in this process, by absolute path (no double counting)."""
+    """Artifacts collected in this process, by :attr:`Artifact.key` (no double counting)."""
 
 
 def artifact_record(
@@ -67,6 +68,7 @@ def artifact_record(
         "sha256": evidence.sha256 if evidence is not None else None,
         "error": error,
         "languages": classify(evidence).as_report() if evidence is not None else None,
+        "wheel": wheel_tags(Path(artifact.path)) if artifact.origin == "wheel" else None,
     }
 
 

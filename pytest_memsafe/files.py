@@ -1,4 +1,5 @@
-"""Files on disk: opening regular files without ever blocking, writing atomically.
+"""Files on disk: opening regular files without ever blocking, reading archive members
+into memory, writing atomically.
 
 A FIFO, socket or device named like a library would make a plain ``open()`` block or read
 forever; it is refused before any byte is read.
@@ -9,10 +10,14 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
-__all__ = ["NotRegularFileError", "open_regular", "write_atomic"]
+__all__ = ["MAX_MEMBER_BYTES", "NotRegularFileError", "open_regular", "read_member", "write_atomic"]
+
+MAX_MEMBER_BYTES: Final = 512 << 20
+"""Largest archive member read into memory (the biggest vendored BLAS builds are ~100 MB)."""
 
 
 class NotRegularFileError(OSError):
@@ -44,3 +49,18 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def read_member(path: str, member: str) -> bytes:
+    """One member of a zip archive, in memory, at most :data:`MAX_MEMBER_BYTES`.
+
+    Raises ``OSError`` or ``ValueError`` (corrupt archive, missing or oversized member).
+    """
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(member) as handle:
+            data = handle.read(MAX_MEMBER_BYTES + 1)
+    except (zipfile.BadZipFile, KeyError, EOFError) as exc:
+        raise ValueError(f"cannot read member {member!r}: {exc}") from exc
+    if len(data) > MAX_MEMBER_BYTES:
+        raise ValueError(f"member {member!r} is over the {MAX_MEMBER_BYTES} byte limit")
+    return data

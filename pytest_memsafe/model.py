@@ -58,7 +58,7 @@ class Outcome(str, enum.Enum):
     ERROR = "error"
 
 
-Origin = Literal["tree", "arg", "dist"]
+Origin = Literal["tree", "arg", "dist", "wheel"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,3 +88,10 @@ class Artifact:
     """Format from the magic bytes; ``None`` when the file could not be read at all."""
     problem: str | None = None
     """Why the file cannot be checked (unreadable, broken symlink), found at discovery."""
+    member: str | None = None
+    """For a wheel member: its name inside the wheel at ``path``."""
+
+    @property
+    def key(self) -> str:
+        """Identifies the file (or the wheel member) however it was reached."""
+        return f"{self.path}!{self.member}" if self.member is not None else self.path

@@ -32,6 +32,7 @@ from .model import Artifact
 from .reporting.controller import MemsafeReporter
 from .reporting.gate import MemsafeGate
 from .settings import Settings, parse_settings
+from .wheels import wheel_artifacts
 
 __all__ = ["STATE"]
 
@@ -55,6 +56,7 @@ INI_OPTIONS: Final[dict[str, tuple[str, str]]] = {
     "memsafe_json": ("string", "write the JSON report to this path"),
     "memsafe_sarif": ("string", "write a SARIF 2.1.0 report to this path"),
     "memsafe_dists": ("args", "installed distributions to check ('none': not even the project's)"),
+    "memsafe_wheels": ("args", "wheel files whose binaries are checked without installing them"),
     "memsafe_baseline": ("string", f"accepted findings file (default: {DEFAULT_BASELINE})"),
     "memsafe_baseline_strict": ("string", "fail when baseline entries are fixed: true|false"),
     "memsafe_policy": ("string", "language policy: any (default), memory-safe or rust-only"),
@@ -79,6 +81,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--memsafe-sarif", metavar="PATH", default=None, help="write a SARIF 2.1.0 report"
     )
+    group.addoption(
+        "--memsafe-wheel", action="append", dest="memsafe_wheels", metavar="WHEEL",
+        default=None, help="check the binaries inside a wheel file, in memory; repeatable",
+    )  # fmt: skip
     group.addoption(
         "--memsafe-dist", action="append", dest="memsafe_dists", metavar="NAME", default=None,
         help="check the compiled files of an installed distribution; repeatable",
@@ -133,7 +139,7 @@ def _raw_settings(
         except (TypeError, ValueError) as exc:
             problems.append(f"{name}: {exc}")
     cli = config.option
-    for key in ("severity", "exclude", "dists"):  # repeatable: the command line adds to ini
+    for key in ("severity", "exclude", "dists", "wheels"):  # repeatable: CLI adds to ini
         raw[key] = [*(raw.get(key) or ()), *(getattr(cli, f"memsafe_{key}") or ())]  # type: ignore[misc]
     raw["update_baseline"] = cli.memsafe_update_baseline
     table, table_problems = _memsafe_table(pyproject)
@@ -353,7 +359,7 @@ def _artifact_node(session: pytest.Session, state: RunState, artifact: Artifact)
     The session parent keeps pytest ``Package`` nodes (whose setup imports ``__init__.py``)
     out of the item's chain, so checking a binary never imports the package around it.
     """
-    state.artifacts[artifact.path] = artifact
+    state.artifacts[artifact.key] = artifact
     return ArtifactFile.from_parent(
         session, path=Path(artifact.path), nodeid=artifact.display, artifact=artifact, state=state
     )
@@ -378,7 +384,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
         )
         config.issue_config_time_warning(MemsafeWarning(f"{display} is {what}: not checked"), 2)
         return None
-    if artifact.path in state.artifacts:
+    if artifact.key in state.artifacts:
         return None
     return _artifact_node(parent.session, state, artifact)
 
@@ -399,9 +405,13 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     )
     dists: list[str] = config.stash[_DISTS]
     artifacts += dist_artifacts(dists, formats=LOADERS.keys())
+    for wheel in state.settings.wheels:
+        absolute = Path(os.path.abspath(config.invocation_params.dir / wheel))
+        shown = display_path(absolute, state.rootdir, (absolute, str(wheel)))
+        artifacts += wheel_artifacts(absolute, shown, formats=LOADERS.keys())
     named_files = {os.path.realpath(path) for path, _ in _explicit_args(config) if path.is_file()}
     for artifact in artifacts:  # a file reached twice (editable install, tree) is checked once
-        if artifact.path not in state.artifacts and artifact.path not in named_files:
+        if artifact.key not in state.artifacts and artifact.key not in named_files:
             report.result.append(_artifact_node(collector, state, artifact))
     if "language" in state.settings.enabled_checks and artifacts:
         report.result.append(

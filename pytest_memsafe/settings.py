@@ -69,6 +69,8 @@ class Settings:
     unknown: Literal["skip", "fail"] = "skip"
     json_path: Path | None = None
     sarif_path: Path | None = None
+    wheels: tuple[Path, ...] = ()
+    """Wheel files whose binary members are checked in memory."""
     dists: tuple[str, ...] = ()
     """Installed distributions to check; empty means the project's own when installed, and
     ``("none",)`` turns that off."""
@@ -287,8 +289,8 @@ def parse_settings(raw: Mapping[str, object], today: date | None = None) -> Sett
     ``rpath_allow``, ``paths``, ``exclude``, ``waivers``, ``unknown``, ``json``, ``policy``,
     ``safe_languages``, ``min_safe_share``, ``min_project_safe_share``, ``language_unknown``,
     ``language_waivers``, ``sarif``, ``baseline``, ``update_baseline``, ``baseline_strict``,
-    ``toml_waivers`` (the ``[tool.memsafe] waivers`` array), ``dists``. ``today`` decides
-    expiry.
+    ``toml_waivers`` (the ``[tool.memsafe] waivers`` array), ``dists``, ``wheels``.
+    ``today`` decides expiry.
     Raises :class:`SettingsError` naming every bad option, value and the valid choices.
     """
     problems: list[str] = []
@@ -323,6 +325,7 @@ def parse_settings(raw: Mapping[str, object], today: date | None = None) -> Sett
         json_path=Path(str(raw["json"])) if raw.get("json") else None,
         sarif_path=Path(str(raw["sarif"])) if raw.get("sarif") else None,
         dists=_lines(raw.get("dists")),
+        wheels=tuple(Path(p) for p in _lines(raw.get("wheels"))),
         baseline_path=Path(str(raw["baseline"])) if raw.get("baseline") else None,
         update_baseline=bool(raw.get("update_baseline")),
         baseline_strict=_flag(problems, "memsafe_baseline_strict", raw.get("baseline_strict")),

@@ -10,8 +10,9 @@ from dataclasses import replace
 from typing import Final, Protocol
 
 from ..errors import MalformedBinaryError
+from ..files import read_member
 from ..model import Artifact, BinaryFormat
-from .elf import ElfEvidence, load_elf_evidence
+from .elf import ElfEvidence, load_elf_bytes, load_elf_evidence
 from .store import EvidenceStore, StoreKey
 
 __all__ = ["LOADERS", "Evidence", "EvidenceCache", "EvidenceStore", "Loader"]
@@ -30,7 +31,8 @@ LOADERS: Final[dict[BinaryFormat, Loader]] = {
     BinaryFormat.ELF: load_elf_evidence,
 }
 
-_CacheKey = tuple[str, int, int, int, int]
+_CacheKey = tuple[str, str | None, int, int, int, int]
+"""(path, archive member, size, mtime, ctime, inode)."""
 
 
 class EvidenceCache:
@@ -72,11 +74,18 @@ class EvidenceCache:
             stat = os.stat(artifact.path)
         except OSError as exc:
             raise MalformedBinaryError(artifact.display, f"cannot read: {exc.strerror}") from exc
-        key = (artifact.path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        key = (
+            artifact.path, artifact.member, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
+            stat.st_ino,
+        )  # fmt: skip
         entry = self._entries.get(key)
         if entry is None:
             try:
-                evidence = self._stored(artifact.path) or self._parse(artifact.path, loader)
+                evidence = (
+                    self._parse_member(artifact)
+                    if artifact.member is not None
+                    else self._stored(artifact.path) or self._parse(artifact.path, loader)
+                )
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
             else:
@@ -87,6 +96,16 @@ class EvidenceCache:
         if isinstance(entry, MalformedBinaryError):
             raise entry
         return entry
+
+    def _parse_member(self, artifact: Artifact) -> Evidence:
+        """Parse an archive member from memory (never extracted, not kept in the store)."""
+        assert artifact.member is not None
+        self.parses += 1
+        try:
+            data = read_member(artifact.path, artifact.member)
+        except (OSError, ValueError) as exc:
+            raise MalformedBinaryError(artifact.display, str(exc)) from exc
+        return load_elf_bytes(data, artifact.display, digest=self.digest, language=self.language)
 
     def _stored(self, path: str) -> Evidence | None:
         if self.store is None:

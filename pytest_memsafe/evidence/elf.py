@@ -12,9 +12,10 @@ minutes of work.) Language signals are read in the same pass by :mod:`.elf_langu
 from __future__ import annotations
 
 import hashlib
+import io
 import mmap
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from elftools.common.exceptions import ELFError
@@ -64,6 +65,7 @@ __all__ = [
     "DynamicInfo",
     "ElfEvidence",
     "ElfSegment",
+    "load_elf_bytes",
     "load_elf_evidence",
 ]
 
@@ -113,25 +115,47 @@ GLOB_DAT_TYPES: Final[dict[int, int]] = {
 def load_elf_evidence(path: str, *, digest: bool = True, language: bool = True) -> ElfEvidence:
     """Read the evidence the checks need from the ELF file at ``path``.
 
-    Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed; this is
-    the one place where parser and I/O exceptions are translated.
+    Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed.
     """
-    try:
+
+    def read() -> ElfEvidence:
         with open_regular(path) as handle:
             if not handle.seek(0, 2):
                 raise MalformedBinaryError(path, "empty file")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 return _Reader(data).evidence(digest=digest, language=language)
+
+    return _translated(path, read)
+
+
+def load_elf_bytes(
+    data: bytes, label: str, *, digest: bool = True, language: bool = True
+) -> ElfEvidence:
+    """The same, from bytes already in memory (a wheel member); ``label`` names it in errors."""
+
+    def read() -> ElfEvidence:
+        if not data:
+            raise MalformedBinaryError(label, "empty file")
+        return _Reader(data).evidence(digest=digest, language=language)
+
+    return _translated(label, read)
+
+
+def _translated(label: str, read: Callable[[], ElfEvidence]) -> ElfEvidence:
+    """Run ``read``; the one place where parser and I/O exceptions become
+    :class:`MalformedBinaryError`."""
+    try:
+        return read()
     except MalformedBinaryError:
         raise
     except _Truncated as exc:
-        raise MalformedBinaryError(path, f"truncated or corrupt ELF: {exc}") from exc
+        raise MalformedBinaryError(label, f"truncated or corrupt ELF: {exc}") from exc
     except ELFError as exc:
-        raise MalformedBinaryError(path, f"malformed ELF: {exc}") from exc
+        raise MalformedBinaryError(label, f"malformed ELF: {exc}") from exc
     except OSError as exc:
-        raise MalformedBinaryError(path, f"cannot read: {exc.strerror or exc}") from exc
+        raise MalformedBinaryError(label, f"cannot read: {exc.strerror or exc}") from exc
     except (ValueError, KeyError, IndexError, struct.error, UnicodeDecodeError, EOFError) as exc:
-        raise MalformedBinaryError(path, f"malformed ELF: {type(exc).__name__}: {exc}") from exc
+        raise MalformedBinaryError(label, f"malformed ELF: {type(exc).__name__}: {exc}") from exc
 
 
 ELF_CLASSES: Final = {1: 32, 2: 64}
@@ -158,7 +182,7 @@ class _Truncated(Exception):
 class _Reader:
     """Reads one mapped ELF file; every raw access is bounds-checked."""
 
-    def __init__(self, data: mmap.mmap) -> None:
+    def __init__(self, data: mmap.mmap | bytes) -> None:
         self.data = data
         ident = self._bytes(0, 16)
         if ident[:4] != b"\x7fELF":
@@ -170,7 +194,8 @@ class _Reader:
         self.end = "<" if self.little_endian else ">"
         self._bytes(0, 52 if self.bits == 32 else 64)  # the whole file header is there
         header_struct = _elf_structs(self.little_endian, self.bits).Elf_Ehdr
-        self.header = struct_parse(header_struct, data, 0)  # type: ignore[call-overload]
+        stream = data if isinstance(data, mmap.mmap) else io.BytesIO(data)
+        self.header = struct_parse(header_struct, stream, 0)  # type: ignore[arg-type]
         self.word = "Q" if self.bits == 64 else "I"
         self.string_budget = STRING_BYTES_PER_FILE_BYTE * len(data)
         """Bytes of names :meth:`_cstring` may still return."""

@@ -14,13 +14,12 @@ scan and what was counted stands, so broken unwind or debug info never fails the
 from __future__ import annotations
 
 import bisect
-import mmap
 import re
 import struct
 from collections.abc import Iterable, Iterator
 from typing import Final, NamedTuple, Protocol
 
-from .elf_dwarf import eh_frame_address, fde_entries, unit_producers
+from .elf_dwarf import Buffer, eh_frame_address, fde_entries, unit_producers
 from .elf_records import PT_LOAD, SHT_SYMTAB, ElfSegment, LanguageEvidence
 
 __all__ = ["Section", "in_file", "read_language"]
@@ -58,7 +57,7 @@ class Section(NamedTuple):
 class RawElf(Protocol):
     """The loader's reader: the mapped file and its bounds-checked accessors."""
 
-    data: mmap.mmap
+    data: Buffer
     end: str
     bits: int
     segments: tuple[ElfSegment, ...]
@@ -379,7 +378,7 @@ def _markers(
     return found, tuple(sorted(crates))[:MAX_CRATES]
 
 
-def _example(data: mmap.mmap, match: re.Match[bytes], floor: int) -> str:
+def _example(data: Buffer, match: re.Match[bytes], floor: int) -> str:
     """The matched text, widened back to the start of the name it begins inside."""
     begin, end = match.span()
     if data[begin] in b"_.":

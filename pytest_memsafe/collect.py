@@ -15,6 +15,7 @@ from .checks.language import classify, code_bytes
 from .errors import MalformedBinaryError, MemsafeWarning
 from .evidence import Evidence, EvidenceCache
 from .model import Artifact, BinaryFormat, Outcome
+from .needed import resolve_needed
 from .policy import Finding, judge
 from .project import project_share
 from .settings import Settings
@@ -57,10 +58,18 @@ class RunState:
 
 
 def artifact_record(
-    artifact: Artifact, evidence: Evidence | None, error: str | None
+    artifact: Artifact,
+    evidence: Evidence | None,
+    error: str | None,
+    needed: list[dict[str, str | None]] | None = None,
 ) -> dict[str, Any]:
     """The JSON report's description of one artifact (without results)."""
+    kind = None
+    if evidence is not None:
+        kind = "extension" if evidence.is_python_extension else "library"
     return {
+        "kind": kind,
+        "needed": needed,
         "path": artifact.display,
         "origin": artifact.origin,
         "format": artifact.format.value if artifact.format else None,
@@ -124,11 +133,32 @@ class CheckItem(MemsafeItem):
         )
 
     def _record(self, result: dict[str, Any] | None, error: str | None) -> None:
+        artifact, state = self.artifact_file.artifact, self.artifact_file.state
+        needed = None
+        if self.evidence is not None:
+            available = {other.display for other in state.artifacts.values()}
+            needed = resolve_needed(self.evidence, artifact.display, available)
         record = {
-            "artifact": artifact_record(self.artifact_file.artifact, self.evidence, error),
+            "artifact": artifact_record(artifact, self.evidence, error, needed),
             "result": result,
         }
         self.user_properties.append((PROPERTY, json.dumps(record, sort_keys=True)))
+
+    def dependents(self) -> list[str]:
+        """Display paths of the checked binaries whose NEEDED resolve to this one."""
+        state, me = self.artifact_file.state, self.artifact_file.artifact.display
+        available = {artifact.display for artifact in state.artifacts.values()}
+        users = []
+        for artifact in state.artifacts.values():
+            try:
+                evidence = state.cache.get(artifact)
+            except MalformedBinaryError:
+                continue
+            if any(
+                n["vendored"] == me for n in resolve_needed(evidence, artifact.display, available)
+            ):
+                users.append(artifact.display)
+        return sorted(users)
 
     def setup(self) -> None:
         try:
@@ -146,7 +176,10 @@ class CheckItem(MemsafeItem):
         artifact = self.artifact_file.artifact
         impl = self.spec.impls[artifact.format or DEFAULT_FORMAT]
         verdict = impl(self.evidence, state.settings.params_for(artifact.display))
-        finding = judge(verdict, self.spec, artifact.display, state.settings, state.baseline)
+        library = not self.evidence.is_python_extension
+        finding = judge(
+            verdict, self.spec, artifact.display, state.settings, state.baseline, library=library
+        )
         self._record(finding.as_report(self.spec), None)
         _RAISE[finding.outcome](self, finding)
 
@@ -172,7 +205,12 @@ def _fact_text(value: object) -> str:
 
 
 def _fail(item: CheckItem, finding: Finding) -> None:
-    raise CheckFailed(failure_text(item.spec, finding))
+    text = failure_text(item.spec, finding)
+    assert item.evidence is not None
+    if not item.evidence.is_python_extension:
+        users = item.dependents()
+        text += f"\n  a vendored library, needed by: {', '.join(users) or '(no checked extension)'}"
+    raise CheckFailed(text)
 
 
 def _warn(item: CheckItem, finding: Finding) -> None:

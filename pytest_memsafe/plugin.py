@@ -57,6 +57,7 @@ INI_OPTIONS: Final[dict[str, tuple[str, str]]] = {
     "memsafe_sarif": ("string", "write a SARIF 2.1.0 report to this path"),
     "memsafe_dists": ("args", "installed distributions to check ('none': not even the project's)"),
     "memsafe_wheels": ("args", "wheel files whose binaries are checked without installing them"),
+    "memsafe_vendored": ("string", "vendored libraries' failures: fail (default) or warn"),
     "memsafe_baseline": ("string", f"accepted findings file (default: {DEFAULT_BASELINE})"),
     "memsafe_baseline_strict": ("string", "fail when baseline entries are fixed: true|false"),
     "memsafe_policy": ("string", "language policy: any (default), memory-safe or rust-only"),

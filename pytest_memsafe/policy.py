@@ -55,8 +55,14 @@ def judge(
     display: str,
     settings: Settings,
     baseline: Baseline | None = None,
+    *,
+    library: bool = False,
 ) -> Finding:
-    """Map one verdict to an outcome under the project's settings and baseline."""
+    """Map one verdict to an outcome under the project's settings and baseline.
+
+    ``library``: a shared library that is not an extension module (a vendored one), whose
+    failures only warn when ``memsafe_vendored = warn``.
+    """
     severity = settings.severities[spec.id]
     failing = verdict.status is Status.FAIL or (
         verdict.status is Status.UNKNOWN and settings.unknown == "fail"
@@ -70,7 +76,7 @@ def judge(
                 note=f"waived: {waiver.reason}",
                 waiver=waiver.label,
             )
-        if severity is Severity.ERROR:
+        if severity is Severity.ERROR and not (library and settings.vendored == "warn"):
             return _against_baseline(verdict, spec, display, settings, baseline)
         return Finding(
             verdict=verdict, outcome=Outcome.WARNED, note=f"{spec.id}: {verdict.summary}"

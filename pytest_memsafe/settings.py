@@ -69,6 +69,8 @@ class Settings:
     unknown: Literal["skip", "fail"] = "skip"
     json_path: Path | None = None
     sarif_path: Path | None = None
+    vendored: Literal["fail", "warn"] = "fail"
+    """Whether failures of vendored libraries (no ``PyInit_*``) fail the run or only warn."""
     wheels: tuple[Path, ...] = ()
     """Wheel files whose binary members are checked in memory."""
     dists: tuple[str, ...] = ()
@@ -111,6 +113,7 @@ class Settings:
             "rpath_allow": list(self.params.rpath_allow),
             "exclude": list(self.exclude),
             "unknown": self.unknown,
+            "vendored": self.vendored,
             "policy": self.params.language_policy,
             "safe_languages": sorted(self.params.safe_languages),
             "min_safe_share": self.params.min_safe_share,
@@ -289,7 +292,7 @@ def parse_settings(raw: Mapping[str, object], today: date | None = None) -> Sett
     ``rpath_allow``, ``paths``, ``exclude``, ``waivers``, ``unknown``, ``json``, ``policy``,
     ``safe_languages``, ``min_safe_share``, ``min_project_safe_share``, ``language_unknown``,
     ``language_waivers``, ``sarif``, ``baseline``, ``update_baseline``, ``baseline_strict``,
-    ``toml_waivers`` (the ``[tool.memsafe] waivers`` array), ``dists``, ``wheels``.
+    ``toml_waivers`` (the ``[tool.memsafe] waivers`` array), ``dists``, ``wheels``, ``vendored``.
     ``today`` decides expiry.
     Raises :class:`SettingsError` naming every bad option, value and the valid choices.
     """
@@ -326,6 +329,9 @@ def parse_settings(raw: Mapping[str, object], today: date | None = None) -> Sett
         sarif_path=Path(str(raw["sarif"])) if raw.get("sarif") else None,
         dists=_lines(raw.get("dists")),
         wheels=tuple(Path(p) for p in _lines(raw.get("wheels"))),
+        vendored="warn"
+        if _choice(problems, "memsafe_vendored", raw.get("vendored"), ("fail", "warn")) == "warn"
+        else "fail",
         baseline_path=Path(str(raw["baseline"])) if raw.get("baseline") else None,
         update_baseline=bool(raw.get("update_baseline")),
         baseline_strict=_flag(problems, "memsafe_baseline_strict", raw.get("baseline_strict")),

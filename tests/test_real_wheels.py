@@ -40,7 +40,8 @@ def real_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def test_real_wheels_have_no_error_item(pytester: pytest.Pytester, real_wheels: list[Path]) -> None:
     assert len(real_wheels) == len(WHEELS)
     pytester.makeini("[pytest]\n")  # the rootdir is this empty project: only the wheels count
-    options = [arg for wheel in real_wheels for arg in ("--memsafe-wheel", str(wheel))]
+    # one token per wheel: pytest takes a separate path token as a test path for its rootdir
+    options = [f"--memsafe-wheel={wheel}" for wheel in real_wheels]
     result = pytester.runpytest(
         "--memsafe", *options, "--memsafe-json=r.json", "-p", "no:cacheprovider"
     )

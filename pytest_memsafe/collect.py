@@ -13,13 +13,13 @@ from .baseline import Baseline
 from .checks import CheckSpec, specs_for
 from .checks.language import classify, code_bytes
 from .errors import MalformedBinaryError, MemsafeWarning
-from .evidence import Evidence, EvidenceCache
+from .evidence import LOADERS, Evidence, EvidenceCache
 from .model import Artifact, BinaryFormat, Outcome
 from .needed import resolve_needed
 from .policy import Finding, judge
 from .project import project_share
 from .settings import Settings
-from .wheels import wheel_tags
+from .wheels import wheel_artifacts, wheel_tags
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -32,6 +32,7 @@ __all__ = [
     "ProjectCollector",
     "ProjectItem",
     "RunState",
+    "WheelFile",
     "artifact_record",
     "failure_text",
 ]
@@ -116,6 +117,26 @@ class MemsafeItem(pytest.Item):
     def reportinfo(self) -> tuple[Path, int, str]:
         # A line number is required by Node.warn(); binaries have none, so use 0.
         return self.path, 0, f"[memsafe] {self.nodeid}"
+
+
+class WheelFile(pytest.File):
+    """A wheel named on the command line: one :class:`ArtifactFile` per binary member."""
+
+    def __init__(self, *, display: str, state: RunState, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.display = display
+        self.state = state
+
+    def collect(self) -> list[ArtifactFile]:
+        members = wheel_artifacts(self.path, self.display, formats=LOADERS.keys())
+        fresh = [artifact for artifact in members if artifact.key not in self.state.artifacts]
+        self.state.artifacts.update((artifact.key, artifact) for artifact in fresh)
+        return [
+            ArtifactFile.from_parent(
+                self, path=self.path, nodeid=artifact.display, artifact=artifact, state=self.state
+            )
+            for artifact in fresh
+        ]
 
 
 class CheckItem(MemsafeItem):

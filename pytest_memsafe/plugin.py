@@ -23,7 +23,7 @@ else:  # pragma: no cover - Python 3.10
 
 from . import __version__
 from .baseline import Baseline, load_baseline
-from .collect import ArtifactFile, ProjectCollector, RunState
+from .collect import ArtifactFile, ProjectCollector, RunState, WheelFile
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .distributions import dist_artifacts, installed
 from .errors import MemsafeWarning, SettingsError
@@ -370,12 +370,17 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     config = parent.config
     if STATE not in config.stash or not parent.session.isinitpath(file_path):
         return None
-    if not is_candidate_name(file_path.name):
+    wheel = file_path.suffix == ".whl"
+    if not (wheel or is_candidate_name(file_path.name)):
         return None
     state = config.stash[STATE]
     absolute = Path(os.path.abspath(file_path))
     spelled = next((s for p, s in _explicit_args(config) if p == absolute), str(file_path))
     display = display_path(absolute, state.rootdir, (absolute, spelled))
+    if wheel:  # a wheel named on the command line (``--memsafe-wheel dist/*.whl`` expands so)
+        return WheelFile.from_parent(
+            parent.session, path=absolute, nodeid=display, display=display, state=state
+        )
     artifact = inspect_file(absolute, display, "arg")
     if artifact is None or (artifact.format is not None and artifact.format not in LOADERS):
         what = (

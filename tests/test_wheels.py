@@ -138,3 +138,22 @@ def test_corrupt_wheel_is_one_error(pytester: pytest.Pytester) -> None:
     assert result.parseoutcomes()["errors"] >= 1
     result.stdout.fnmatch_lines(["*not a readable wheel*"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_shell_glob_of_wheels_checks_every_wheel(
+    pytester: pytest.Pytester, corpus: dict[str, Path]
+) -> None:
+    """``--memsafe-wheel dist/*.whl`` expands to one option value and positional wheels."""
+    pytester.makeini("[pytest]\n")
+    good = corpus["hardened"].read_bytes()
+    first = make_wheel(pytester.path / "dist/a-1.0-py3-none-any.whl", {"a/_x.abi3.so": good})
+    second = make_wheel(pytester.path / "dist/b-1.0-py3-none-any.whl", {"b/_y.abi3.so": good})
+    result = pytester.runpytest(
+        "--memsafe", "--memsafe-wheel", str(first.relative_to(pytester.path)),
+        str(second.relative_to(pytester.path)), "--collect-only", "-q",
+    )  # fmt: skip
+    ids = sorted(line for line in result.outlines if "::relro" in line)
+    assert ids == [
+        "dist/a-1.0-py3-none-any.whl!a/_x.abi3.so::relro",
+        "dist/b-1.0-py3-none-any.whl!b/_y.abi3.so::relro",
+    ]

@@ -56,6 +56,15 @@ class RunState:
     cache: EvidenceCache = field(default_factory=EvidenceCache)
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     """Artifacts collected in this process, by :attr:`Artifact.key` (no double counting)."""
+    _needed: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
+
+    def needed(self, artifact: Artifact, evidence: Evidence) -> list[dict[str, str | None]]:
+        """The artifact's NEEDED libraries and the checked files they resolve to (once each;
+        items run after collection, so the set of checked files no longer changes)."""
+        if artifact.key not in self._needed:
+            available = {other.display for other in self.artifacts.values()}
+            self._needed[artifact.key] = resolve_needed(evidence, artifact.display, available)
+        return self._needed[artifact.key]
 
 
 def artifact_record(
@@ -155,10 +164,7 @@ class CheckItem(MemsafeItem):
 
     def _record(self, result: dict[str, Any] | None, error: str | None) -> None:
         artifact, state = self.artifact_file.artifact, self.artifact_file.state
-        needed = None
-        if self.evidence is not None:
-            available = {other.display for other in state.artifacts.values()}
-            needed = resolve_needed(self.evidence, artifact.display, available)
+        needed = state.needed(artifact, self.evidence) if self.evidence is not None else None
         record = {
             "artifact": artifact_record(artifact, self.evidence, error, needed),
             "result": result,
@@ -168,16 +174,13 @@ class CheckItem(MemsafeItem):
     def dependents(self) -> list[str]:
         """Display paths of the checked binaries whose NEEDED resolve to this one."""
         state, me = self.artifact_file.state, self.artifact_file.artifact.display
-        available = {artifact.display for artifact in state.artifacts.values()}
         users = []
         for artifact in state.artifacts.values():
             try:
                 evidence = state.cache.get(artifact)
             except MalformedBinaryError:
                 continue
-            if any(
-                n["vendored"] == me for n in resolve_needed(evidence, artifact.display, available)
-            ):
+            if any(entry["vendored"] == me for entry in state.needed(artifact, evidence)):
                 users.append(artifact.display)
         return sorted(users)
 

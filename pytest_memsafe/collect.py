@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 __all__ = [
     "PROJECT_PROPERTY",
     "PROPERTY",
+    "ArtifactFacts",
     "ArtifactFile",
     "CheckItem",
     "ProjectCollector",
@@ -57,6 +58,7 @@ class RunState:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     """Artifacts collected in this process, by :attr:`Artifact.key` (no double counting)."""
     _needed: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
+    _described: dict[str, tuple[Evidence, ArtifactFacts]] = field(default_factory=dict)
 
     def needed(self, artifact: Artifact, evidence: Evidence) -> list[dict[str, str | None]]:
         """The artifact's NEEDED libraries and the checked files they resolve to (once each;
@@ -65,6 +67,30 @@ class RunState:
             available = {other.display for other in self.artifacts.values()}
             self._needed[artifact.key] = resolve_needed(evidence, artifact.display, available)
         return self._needed[artifact.key]
+
+    def facts(self, artifact: Artifact, evidence: Evidence) -> ArtifactFacts:
+        """What every item of ``artifact`` reports about it, worked out by its first item
+        (again when the file changed and was parsed anew)."""
+        known = self._described.get(artifact.key)
+        if known is not None and known[0] is evidence:
+            return known[1]
+        record = artifact_record(artifact, evidence, None, self.needed(artifact, evidence))
+        facts = ArtifactFacts(
+            extension=record["kind"] == "extension",
+            record_json=json.dumps(record, sort_keys=True),
+        )
+        self._described[artifact.key] = (evidence, facts)
+        return facts
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactFacts:
+    """Per-artifact results shared by its items (no per-item scans of the evidence)."""
+
+    extension: bool
+    """It exports ``PyInit_*`` (an extension module, not a vendored library)."""
+    record_json: str
+    """:func:`artifact_record` of the readable artifact, serialized (sorted keys)."""
 
 
 def artifact_record(
@@ -163,13 +189,19 @@ class CheckItem(MemsafeItem):
         )
 
     def _record(self, result: dict[str, Any] | None, error: str | None) -> None:
+        """Attach the item's JSON record: ``{"artifact": ..., "result": ...}``, sorted keys.
+
+        The artifact part is serialized once per artifact and spliced in (what
+        ``json.dumps(record, sort_keys=True)`` would write), so a passing item costs one
+        small ``dumps`` of its result.
+        """
         artifact, state = self.artifact_file.artifact, self.artifact_file.state
-        needed = state.needed(artifact, self.evidence) if self.evidence is not None else None
-        record = {
-            "artifact": artifact_record(artifact, self.evidence, error, needed),
-            "result": result,
-        }
-        self.user_properties.append((PROPERTY, json.dumps(record, sort_keys=True)))
+        if self.evidence is None:
+            described = json.dumps(artifact_record(artifact, None, error), sort_keys=True)
+        else:
+            described = state.facts(artifact, self.evidence).record_json
+        text = f'{{"artifact": {described}, "result": {json.dumps(result, sort_keys=True)}}}'
+        self.user_properties.append((PROPERTY, text))
 
     def dependents(self) -> list[str]:
         """Display paths of the checked binaries whose NEEDED resolve to this one."""
@@ -200,7 +232,7 @@ class CheckItem(MemsafeItem):
         artifact = self.artifact_file.artifact
         impl = self.spec.impls[artifact.format or DEFAULT_FORMAT]
         verdict = impl(self.evidence, state.settings.params_for(artifact.display))
-        library = not self.evidence.is_python_extension
+        library = not state.facts(artifact, self.evidence).extension
         finding = judge(
             verdict, self.spec, artifact.display, state.settings, state.baseline, library=library
         )
@@ -231,7 +263,7 @@ def _fact_text(value: object) -> str:
 def _fail(item: CheckItem, finding: Finding) -> None:
     text = failure_text(item.spec, finding)
     assert item.evidence is not None
-    if not item.evidence.is_python_extension:
+    if not item.artifact_file.state.facts(item.artifact_file.artifact, item.evidence).extension:
         users = item.dependents()
         text += f"\n  a vendored library, needed by: {', '.join(users) or '(no checked extension)'}"
     raise CheckFailed(text)

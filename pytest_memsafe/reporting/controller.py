@@ -40,17 +40,22 @@ class MemsafeReporter:
         self.write_errors: list[str] = []
         self.project: dict[str, Any] | None = None
         """The project-level language figure, once its item has run."""
+        self._grouped: list[ArtifactReport] | None = None
+        """:meth:`artifacts` until the next record arrives (the reports each read it)."""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for name, value in report.user_properties:
             if name == PROPERTY:
                 self.records[report.nodeid] = str(value)
+                self._grouped = None
             elif name == PROJECT_PROPERTY:
                 self.project = json.loads(str(value))
 
     def artifacts(self) -> list[ArtifactReport]:
-        """The records gathered so far, grouped per artifact."""
-        return group_records(self.records[nodeid] for nodeid in sorted(self.records))
+        """The records gathered so far, grouped per artifact (parsed once; do not modify)."""
+        if self._grouped is None:
+            self._grouped = group_records(self.records[nodeid] for nodeid in sorted(self.records))
+        return self._grouped
 
     def _outputs(self) -> list[tuple[str, Path | None, Writer]]:
         """Every file this run may write: (label, path or None when off, writer)."""

@@ -137,6 +137,67 @@ def test_changed_content_with_same_size_and_mtime_is_not_served(
     assert len(_entries(directory)) == 2  # the old content's entry stays valid for it
 
 
+def _index(directory: Path) -> list[Path]:
+    return sorted(directory.rglob(f"{store.INDEX_DIR}/*"))
+
+
+def test_stat_index_spares_the_hash(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "RACY_SECONDS", 0)
+    directory = tmp_path / "store"
+    first = EvidenceCache(store=EvidenceStore(directory))
+    cold = [first.get(_artifact(path)) for path in binaries]
+    assert len(_index(directory)) == len(binaries)
+
+    def no_hashing(*args: object, **kwargs: object) -> StoreKey:
+        raise AssertionError("hashed a file the stat index knows")
+
+    monkeypatch.setattr(StoreKey, "of_file", no_hashing)
+    second = EvidenceCache(store=EvidenceStore(directory))
+    assert [second.get(_artifact(path)) for path in binaries] == cold
+    assert (second.parses, second.store_hits) == (0, len(binaries))
+
+
+def test_stat_index_never_serves_rewritten_content(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "RACY_SECONDS", 0)
+    directory = tmp_path / "store"
+    path = binaries[0]
+    old = EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    _patch_comment(path)  # same size and mtime; the kernel moves ctime
+
+    rerun = EvidenceCache(store=EvidenceStore(directory))
+    new = rerun.get(_artifact(path))
+    assert (rerun.parses, rerun.store_hits) == (1, 0)
+    assert new == load_elf_evidence(str(path))
+    assert new.sha256 != old.sha256
+
+
+def test_recently_changed_file_is_not_indexed(binaries: list[Path], tmp_path: Path) -> None:
+    directory = tmp_path / "store"
+    os.utime(binaries[0])  # changed just now: a write in the same clock tick could follow
+    cache = EvidenceCache(store=EvidenceStore(directory))
+    cache.get(_artifact(binaries[0]))
+    assert _index(directory) == []
+    assert len(_entries(directory)) == 1
+
+
+def test_corrupt_index_entry_is_a_miss(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "RACY_SECONDS", 0)
+    directory = tmp_path / "store"
+    path = binaries[0]
+    EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    (entry,) = _index(directory)
+    entry.write_bytes(b"0" * 63 + b"g")
+    rerun = EvidenceCache(store=EvidenceStore(directory))
+    assert rerun.get(_artifact(path)) == load_elf_evidence(str(path))
+    assert rerun.store_hits == 1  # hashed again, found by content
+
+
 @pytest.mark.parametrize(
     "damage",
     [

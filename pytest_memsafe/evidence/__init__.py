@@ -84,7 +84,7 @@ class EvidenceCache:
                 evidence = (
                     self._parse_member(artifact)
                     if artifact.member is not None
-                    else self._stored(artifact.path) or self._parse(artifact.path, loader)
+                    else self._stored(artifact.path, stat) or self._parse(artifact.path, loader)
                 )
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
@@ -107,13 +107,20 @@ class EvidenceCache:
             raise MalformedBinaryError(artifact.display, str(exc)) from exc
         return load_elf_bytes(data, artifact.display, digest=self.digest, language=self.language)
 
-    def _stored(self, path: str) -> Evidence | None:
+    def _stored(self, path: str, stat: os.stat_result) -> Evidence | None:
+        """The store's evidence for the file's content: its digest from the store's stat
+        index, else hashed (and indexed)."""
         if self.store is None:
             return None
-        try:
-            key = StoreKey.of_file(path, language=self.language)
-        except (OSError, ValueError):
-            return None  # the loader reports why it cannot be read
+        digest = self.store.known_digest(path, stat)
+        if digest is not None:
+            key = StoreKey(digest, stat.st_size, self.language)
+        else:
+            try:
+                key = StoreKey.of_file(path, language=self.language)
+            except (OSError, ValueError):
+                return None  # the loader reports why it cannot be read
+            self.store.remember_digest(path, stat, key.sha256)
         evidence = self.store.get(key)
         self.store_hits += evidence is not None
         return evidence

@@ -1,0 +1,430 @@
+#!/usr/bin/env python3
+"""Benchmark pytest-memsafe on the pinned wheel corpus, beside its peers (run by hand).
+
+Usage: ``python benchmarks/run.py [--cache DIR] [--repeat N] [--skip PEER ...] [--json PATH]``
+after ``python benchmarks/corpus.py``. Every figure is a child process timed from spawn to
+exit, its peak RSS taken from GNU time (``%M``: the largest single process of its tree);
+the best wall time of ``--repeat`` runs is kept. Phases: (a) evidence extraction and the
+checks in one process, no pytest; (b) ``pytest --memsafe`` with an empty evidence cache;
+(c) the same again, warm; (d) ``-n 2`` (xdist), cold; the pytest floor (as many trivial
+items, serial and ``-n 2``); per-file cost by size; the peers ``checksec`` (Debian),
+``hardening-check`` (devscripts) and ``checksec.py`` (LIEF, from the corpus venv). The
+scanned files are only read: never imported or run by this script or by pytest-memsafe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Final
+
+REPO: Final = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
+
+from corpus import DONE_MARKER, default_cache  # noqa: E402
+
+KB: Final = 1000
+MB: Final = 1000 * KB
+BUCKETS: Final = (
+    ("< 100 KB", 0, 100 * KB),
+    ("100 KB-1 MB", 100 * KB, MB),
+    ("1-10 MB", MB, 10 * MB),
+    ("> 10 MB", 10 * MB, math.inf),
+)
+"""Size buckets: label, lower bound (inclusive), upper bound (exclusive)."""
+GNU_TIME: Final = "/usr/bin/time"
+ITEM_WORDS: Final = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "errors")
+UNRELATED_PLUGINS: Final = ("hypothesispytest", "benchmark", "randomly")
+"""Installed plugins switched off in every pytest run, ours and the floor's alike (their
+cost is theirs: hypothesis imports itself in the terminal summary, ~1 s)."""
+FLOOR_TEST: Final = """\
+import pytest
+
+
+@pytest.mark.parametrize("i", range({count}))
+def test_x(i):
+    pass
+"""
+EVIDENCE_LINE: Final = re.compile(r"evidence: (\d+) files parsed, (\d+) from the evidence cache")
+
+
+@dataclass(slots=True)
+class Run:
+    """One timed child process."""
+
+    label: str
+    wall_s: float
+    maxrss_kib: int
+    exit_code: int
+    tail: str = ""
+    """pytest's outcome line, or the last output line."""
+    items: int | None = None
+    parses: int | None = None
+    store_hits: int | None = None
+
+
+@dataclass(slots=True)
+class Report:
+    corpus: str
+    files: int = 0
+    total_bytes: int = 0
+    machine: str = ""
+    runs: dict[str, Run] = field(default_factory=dict)
+    per_file: list[tuple[str, int, float]] = field(default_factory=list)
+    """(path, size, seconds of extraction + checks), from the best (a) run."""
+    skipped: list[str] = field(default_factory=list)
+
+
+# -- child processes -------------------------------------------------------------------------
+
+
+def child_env() -> dict[str, str]:
+    """This repository first on PYTHONPATH; bytecode written (as on a developer's or CI
+    machine: otherwise pytest rewrites every plugin module on every run)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def timed(label: str, argv: Sequence[str], cwd: Path) -> Run:
+    """Run ``argv``: wall time, peak RSS (GNU time ``%M``, else wait4's), exit code, output."""
+    gnu_time = os.access(GNU_TIME, os.X_OK)
+    with tempfile.TemporaryDirectory(prefix="memsafe-run-") as tmp:
+        out, rss = Path(tmp, "out"), Path(tmp, "rss")
+        command = [GNU_TIME, "-f", "%M", "-o", str(rss), *argv] if gnu_time else list(argv)
+        with out.open("wb") as handle:
+            start = time.perf_counter()
+            proc = subprocess.Popen(
+                command, cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, env=child_env()
+            )
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - start
+        text = out.read_text("utf-8", "replace")
+        maxrss = int(rss.read_text().split()[-1]) if gnu_time else usage.ru_maxrss
+    run = Run(label, wall, maxrss, os.waitstatus_to_exitcode(status), _tail(text))
+    run.items = _items(run.tail)
+    if found := EVIDENCE_LINE.search(text):
+        run.parses, run.store_hits = int(found[1]), int(found[2])
+    return run
+
+
+def best_of(repeat: int, once: Callable[[], Run]) -> Run:
+    """The fastest of ``repeat`` runs, with the highest peak RSS seen in any of them."""
+    runs = [once() for _ in range(repeat)]
+    best = min(runs, key=lambda run: run.wall_s)
+    best.maxrss_kib = max(run.maxrss_kib for run in runs)
+    return best
+
+
+def _tail(output: str) -> str:
+    lines = [line.strip("= ") for line in output.splitlines() if line.strip()]
+    outcome = [line for line in lines if re.search(r"\d+ \w+.* in [\d.]+s", line)]
+    return (outcome or lines or [""])[-1][:160]
+
+
+def _items(line: str) -> int | None:
+    found = [int(n) for n, word in re.findall(r"(\d+) (\w+)", line) if word in ITEM_WORDS]
+    return sum(found) if found else None
+
+
+# -- (a) extraction alone ----------------------------------------------------------------------
+
+
+def extract_only(corpus: str, out: str) -> int:
+    """Child mode of (a): discover, load every file's evidence, run every check; per-file
+    times to ``out`` (JSON). Imports from this repository, not the installed package."""
+    from pytest_memsafe.checks import REGISTRY, CheckParams
+    from pytest_memsafe.discovery import discover
+    from pytest_memsafe.errors import MalformedBinaryError
+    from pytest_memsafe.evidence import LOADERS
+    from pytest_memsafe.evidence.elf import load_elf_evidence
+    from pytest_memsafe.model import BinaryFormat
+
+    params = CheckParams()
+    impls = [spec.impls[BinaryFormat.ELF] for spec in REGISTRY if BinaryFormat.ELF in spec.impls]
+    artifacts = discover([(Path(corpus), corpus)], rootdir=Path(corpus), formats=LOADERS.keys())
+    times, errors = [], []
+    for artifact in artifacts:
+        start = time.perf_counter()
+        try:
+            evidence = load_elf_evidence(artifact.path, digest=False, language=True)
+        except MalformedBinaryError as exc:
+            errors.append(f"{artifact.display}: {exc.detail}")
+        else:
+            for impl in impls:
+                impl(evidence, params)
+        size = os.path.getsize(artifact.path)
+        times.append((artifact.display, size, time.perf_counter() - start))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    Path(out).write_text(json.dumps({"files": times, "errors": errors, "maxrss_kib": rss}))
+    return 0
+
+
+def measure_extraction(report: Report, corpus: Path, repeat: int, work: Path) -> None:
+    """(a): the child above, best of ``repeat``; keeps the per-file times of the best run."""
+    best: tuple[float, list[tuple[str, int, float]]] | None = None
+    runs = []
+    for index in range(repeat):
+        out = work / f"extract-{index}.json"
+        argv = [sys.executable, __file__, "--extract-only", str(corpus), "--out", str(out)]
+        run = timed("(a) extraction + checks, no pytest", argv, work)
+        data = json.loads(out.read_text())
+        files = [(path, size, seconds) for path, size, seconds in data["files"]]
+        run.items = len(files)
+        run.tail = f"{len(data['errors'])} malformed"
+        runs.append(run)
+        if best is None or run.wall_s < best[0]:
+            best = (run.wall_s, files)
+    report.runs["a"] = min(runs, key=lambda run: run.wall_s)
+    report.runs["a"].maxrss_kib = max(run.maxrss_kib for run in runs)
+    assert best is not None
+    report.per_file = best[1]
+    report.files = len(best[1])
+    report.total_bytes = sum(size for _, size, _ in best[1])
+
+
+# -- (b, c, d) pytest --------------------------------------------------------------------------
+
+
+def pytest_argv(root: Path, *args: str) -> list[str]:
+    """pytest in ``root`` (its own ini, rootdir and cache dir), unrelated plugins off."""
+    plugins = [arg for name in UNRELATED_PLUGINS for arg in ("-p", f"no:{name}")]
+    return [
+        sys.executable, "-m", "pytest", "-q", *plugins, "-c", str(root / "pytest.ini"),
+        "--rootdir", str(root), "-o", f"cache_dir={root / '.cache'}", *args,
+    ]  # fmt: skip
+
+
+def fresh_root(work: Path, name: str) -> Path:
+    """An empty rootdir (no evidence cache yet) with an empty ``pytest.ini``."""
+    root = work / name
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir()
+    (root / "pytest.ini").write_text("[pytest]\n")
+    return root
+
+
+def measure_pytest(report: Report, corpus: Path, repeat: int, work: Path) -> None:
+    """(b) cold, (c) warm, (d) ``-n 2`` cold, and the floor (serial and ``-n 2``)."""
+    target = str(corpus)
+    timed("warm-up (bytecode)", pytest_argv(fresh_root(work, "warmup"), "--memsafe", target), work)
+
+    def cold(*extra: str) -> Callable[[], Run]:
+        def once() -> Run:
+            root = fresh_root(work, "cold")
+            return timed("", pytest_argv(root, "--memsafe", *extra, target), root)
+
+        return once
+
+    report.runs["b"] = best_of(repeat, cold())
+    report.runs["b"].label = "(b) pytest --memsafe, cold (empty evidence cache)"
+    warm_root = fresh_root(work, "warm")
+    timed("", pytest_argv(warm_root, "--memsafe", target), warm_root)  # fills the cache
+    report.runs["c"] = best_of(
+        repeat, lambda: timed("", pytest_argv(warm_root, "--memsafe", target), warm_root)
+    )
+    report.runs["c"].label = "(c) pytest --memsafe, warm (evidence cache filled)"
+    report.runs["d"] = best_of(repeat, cold("-n", "2"))
+    report.runs["d"].label = "(d) pytest --memsafe -n 2, cold"
+    count = report.runs["b"].items or 0
+    floor_root = fresh_root(work, "floor")
+    floor_file = floor_root / "test_floor.py"
+    floor_file.write_text(FLOOR_TEST.format(count=count))
+    for key, extra, label in (
+        ("floor", (), f"floor: plain pytest, {count} trivial items"),
+        ("floor-n2", ("-n", "2"), f"floor: plain pytest -n 2, {count} trivial items"),
+    ):
+        argv = pytest_argv(floor_root, *extra, str(floor_file))
+        report.runs[key] = best_of(repeat, functools.partial(timed, "", argv, floor_root))
+        report.runs[key].label = label
+
+
+# -- peers -------------------------------------------------------------------------------------
+
+
+def corpus_files(corpus: Path) -> list[str]:
+    return sorted(str(p) for p in corpus.rglob("*") if p.is_file() and p.name != DONE_MARKER)
+
+
+def run_each(label: str, command: Sequence[str], files: Sequence[str], work: Path) -> Run:
+    """One peer process per file, run back to back; wall is the sum, RSS the largest.
+    ``{}`` in ``command`` stands for the file (else it is the last argument)."""
+    words = [word.replace("{}", '"$f"') for word in command]
+    if not any("{}" in word for word in command):
+        words.append('"$f"')
+    script = work / "each.sh"
+    script.write_text('for f in "$@"; do ' + " ".join(words) + " >/dev/null 2>&1; done\n")
+    return timed(label, ["sh", str(script), *files], work)
+
+
+def measure_peers(report: Report, corpus: Path, cache: Path, skip: set[str], work: Path) -> None:
+    """Debian checksec (--dir and --file per file), hardening-check, checksec.py (LIEF)."""
+    files = corpus_files(corpus)
+    checksec = shutil.which("checksec")
+    if "checksec" in skip or checksec is None:
+        report.skipped.append("checksec: " + ("skipped" if checksec else "not installed"))
+    else:
+        argv = [checksec, f"--dir={corpus}"]
+        report.runs["checksec-dir"] = timed("checksec --dir (Debian)", argv, work)
+        report.runs["checksec-file"] = run_each(
+            "checksec --file per file (Debian)", [checksec, "--file={}"], files, work
+        )
+    hardening = shutil.which("hardening-check")
+    if "hardening-check" in skip or hardening is None:
+        report.skipped.append("hardening-check: " + ("skipped" if hardening else "not installed"))
+    else:
+        report.runs["hardening-check"] = run_each(
+            "hardening-check per file (devscripts)", [hardening], files, work
+        )
+    lief = cache / "venv" / "bin" / "checksec"
+    if "checksec.py" in skip or not lief.exists():
+        report.skipped.append(
+            "checksec.py: " + ("skipped" if lief.exists() else f"not installed in {lief.parent}")
+        )
+        return
+    for workers in (1, 2):
+        argv = [str(lief), "-w", str(workers), "-r", "-j", str(corpus)]
+        report.runs[f"checksec.py-w{workers}"] = timed(
+            f"checksec.py -w {workers} -r -j (LIEF)", argv, work
+        )
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), "?",
+    )  # fmt: skip
+    python = sys.version.split()[0]
+    return f"{os.cpu_count()} CPUs ({cpu}), Linux {os.uname().release}, Python {python}"
+
+
+def ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.2f}x" if denominator else "n/a"
+
+
+def print_runs(report: Report) -> None:
+    print(f"{'figure':<52} {'wall':>8} {'peak RSS':>10}  outcome")
+    for run in report.runs.values():
+        counter = ""
+        if run.parses is not None:
+            counter = f"  [evidence: {run.parses} parsed, {run.store_hits} from the cache]"
+        print(
+            f"{run.label:<52} {run.wall_s:7.2f}s {run.maxrss_kib / 1024:7.1f} MiB  "
+            f"exit {run.exit_code}: {run.tail}{counter}"
+        )
+
+
+def print_ratios(report: Report) -> None:
+    runs = report.runs
+    wall = {key: run.wall_s for key, run in runs.items()}
+    pairs = [
+        ("(b) cold / floor", "b", "floor"),
+        ("(c) warm / floor", "c", "floor"),
+        ("(d) -n 2 cold / floor -n 2", "d", "floor-n2"),
+        ("checksec --dir / (b) cold", "checksec-dir", "b"),
+        ("checksec --file per file / (b) cold", "checksec-file", "b"),
+        ("hardening-check per file / (b) cold", "hardening-check", "b"),
+        ("checksec.py -w 1 / (a)", "checksec.py-w1", "a"),
+        ("checksec.py -w 2 / (a)", "checksec.py-w2", "a"),
+    ]
+    print("\nratios (above 1x: the second is faster)")
+    for label, top, bottom in pairs:
+        if top in wall and bottom in wall:
+            print(f"  {label:<40} {ratio(wall[top], wall[bottom])}")
+    for line in report.skipped:
+        print(f"  peer not run: {line}")
+
+
+def print_buckets(report: Report) -> None:
+    print("\n(a) per file, by size (extraction + all checks; 1 MB = 10^6 bytes)")
+    print(f"  {'size':<12} {'files':>5} {'MB':>7} {'ms total':>9} {'ms/file':>8} {'us/MB':>8}")
+    for label, low, high in BUCKETS:
+        inside = [(size, s) for _, size, s in report.per_file if low <= size < high]
+        megabytes = sum(size for size, _ in inside) / MB
+        total_ms = sum(s for _, s in inside) * 1000
+        per_file = total_ms / len(inside) if inside else 0.0
+        per_mb = f"{total_ms * 1000 / megabytes:8.0f}" if megabytes else f"{'-':>8}"
+        print(
+            f"  {label:<12} {len(inside):>5} {megabytes:>7.1f} {total_ms:>9.1f} "
+            f"{per_file:>8.2f} {per_mb}"
+        )
+    worst = sorted(report.per_file, key=lambda row: -row[2])[:3]
+    for path, size, seconds in worst:
+        print(f"  slow: {seconds * 1000:7.1f} ms  {size / MB:6.1f} MB  {path}")
+
+
+def print_report(report: Report) -> None:
+    print(f"corpus: {report.corpus}: {report.files} files, {report.total_bytes / MB:.1f} MB")
+    print(f"machine: {report.machine}")
+    print(f"repository: {REPO}\n")
+    print_runs(report)
+    print_ratios(report)
+    if report.per_file:
+        print_buckets(report)
+
+
+# -- main --------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--cache", type=Path, default=default_cache(), help="corpus.py's cache")
+    parser.add_argument("--repeat", type=int, default=3, metavar="N", help="best of N runs")
+    parser.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        choices=("checksec", "hardening-check", "checksec.py", "pytest", "peers"),
+        help="leave out a peer or phase; repeatable",
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--extract-only", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.extract_only:
+        return extract_only(args.extract_only, args.out)
+    corpus = args.cache / "corpus"
+    if not corpus.is_dir():
+        raise SystemExit(f"no corpus at {corpus}: run benchmarks/corpus.py first")
+    report = Report(corpus=str(corpus), machine=machine())
+    skip = set(args.skip)
+    with tempfile.TemporaryDirectory(prefix="memsafe-bench-") as tmp:
+        work = Path(tmp)
+        print("... (a) extraction", file=sys.stderr, flush=True)
+        measure_extraction(report, corpus, args.repeat, work)
+        if "pytest" not in skip:
+            print("... (b)-(d) pytest and the floor", file=sys.stderr, flush=True)
+            measure_pytest(report, corpus, args.repeat, work)
+        if "peers" not in skip:
+            print("... peers", file=sys.stderr, flush=True)
+            measure_peers(report, corpus, args.cache, skip, work)
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(asdict(report), indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

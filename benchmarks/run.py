@@ -69,6 +69,9 @@ class Run:
     wall_s: float
     maxrss_kib: int
     exit_code: int
+    cpu_s: float = 0.0
+    """User + system CPU time of the whole process tree (steadier than wall on a busy
+    machine; for ``-n 2`` it adds up both workers)."""
     tail: str = ""
     """pytest's outcome line, or the last output line."""
     items: int | None = None
@@ -115,7 +118,8 @@ def timed(label: str, argv: Sequence[str], cwd: Path) -> Run:
             wall = time.perf_counter() - start
         text = out.read_text("utf-8", "replace")
         maxrss = int(rss.read_text().split()[-1]) if gnu_time else usage.ru_maxrss
-    run = Run(label, wall, maxrss, os.waitstatus_to_exitcode(status), _tail(text))
+    cpu = usage.ru_utime + usage.ru_stime  # GNU time waits for its child: the whole tree
+    run = Run(label, wall, maxrss, os.waitstatus_to_exitcode(status), cpu, _tail(text))
     run.items = _items(run.tail)
     if found := EVIDENCE_LINE.search(text):
         run.parses, run.store_hits = int(found[1]), int(found[2])
@@ -123,9 +127,14 @@ def timed(label: str, argv: Sequence[str], cwd: Path) -> Run:
 
 
 def best_of(repeat: int, once: Callable[[], Run]) -> Run:
-    """The fastest of ``repeat`` runs, with the highest peak RSS seen in any of them."""
-    runs = [once() for _ in range(repeat)]
+    """The fastest of ``repeat`` runs (its least CPU time too), with the highest peak RSS
+    seen in any of them."""
+    return _best([once() for _ in range(repeat)])
+
+
+def _best(runs: Sequence[Run]) -> Run:
     best = min(runs, key=lambda run: run.wall_s)
+    best.cpu_s = min(run.cpu_s for run in runs)
     best.maxrss_kib = max(run.maxrss_kib for run in runs)
     return best
 
@@ -189,8 +198,7 @@ def measure_extraction(report: Report, corpus: Path, repeat: int, work: Path) ->
         runs.append(run)
         if best is None or run.wall_s < best[0]:
             best = (run.wall_s, files)
-    report.runs["a"] = min(runs, key=lambda run: run.wall_s)
-    report.runs["a"].maxrss_kib = max(run.maxrss_kib for run in runs)
+    report.runs["a"] = _best(runs)
     assert best is not None
     report.per_file = best[1]
     report.files = len(best[1])
@@ -321,20 +329,19 @@ def ratio(numerator: float, denominator: float) -> str:
 
 
 def print_runs(report: Report) -> None:
-    print(f"{'figure':<52} {'wall':>8} {'peak RSS':>10}  outcome")
+    print(f"{'figure':<52} {'wall':>8} {'CPU':>8} {'peak RSS':>11}  outcome")
     for run in report.runs.values():
         counter = ""
         if run.parses is not None:
             counter = f"  [evidence: {run.parses} parsed, {run.store_hits} from the cache]"
         print(
-            f"{run.label:<52} {run.wall_s:7.2f}s {run.maxrss_kib / 1024:7.1f} MiB  "
-            f"exit {run.exit_code}: {run.tail}{counter}"
+            f"{run.label:<52} {run.wall_s:7.2f}s {run.cpu_s:7.2f}s {run.maxrss_kib / 1024:7.1f} MiB"
+            f"  exit {run.exit_code}: {run.tail}{counter}"
         )
 
 
 def print_ratios(report: Report) -> None:
     runs = report.runs
-    wall = {key: run.wall_s for key, run in runs.items()}
     pairs = [
         ("(b) cold / floor", "b", "floor"),
         ("(c) warm / floor", "c", "floor"),
@@ -345,10 +352,14 @@ def print_ratios(report: Report) -> None:
         ("checksec.py -w 1 / (a)", "checksec.py-w1", "a"),
         ("checksec.py -w 2 / (a)", "checksec.py-w2", "a"),
     ]
-    print("\nratios (above 1x: the second is faster)")
+    print(f"\nratios (above 1x: the second is faster)  {'wall':>8} {'CPU':>8}")
     for label, top, bottom in pairs:
-        if top in wall and bottom in wall:
-            print(f"  {label:<40} {ratio(wall[top], wall[bottom])}")
+        if top in runs and bottom in runs:
+            high, low = runs[top], runs[bottom]
+            print(
+                f"  {label:<40} {ratio(high.wall_s, low.wall_s):>8} "
+                f"{ratio(high.cpu_s, low.cpu_s):>8}"
+            )
     for line in report.skipped:
         print(f"  peer not run: {line}")
 

@@ -11,7 +11,7 @@ import pytest
 
 from .baseline import Baseline
 from .checks import CheckSpec, specs_for
-from .checks.language import classify, code_bytes
+from .checks.language import LanguageProfile, classify, code_bytes
 from .errors import MalformedBinaryError, MemsafeWarning
 from .evidence import LOADERS, Evidence, EvidenceCache
 from .model import Artifact, BinaryFormat, Outcome
@@ -78,6 +78,8 @@ class RunState:
         facts = ArtifactFacts(
             extension=record["kind"] == "extension",
             record_json=json.dumps(record, sort_keys=True),
+            profile=classify(evidence),  # remembered: classify's own memo holds the last few
+            code_bytes=code_bytes(evidence),
         )
         self._described[artifact.key] = (evidence, facts)
         return facts
@@ -91,6 +93,9 @@ class ArtifactFacts:
     """It exports ``PyInit_*`` (an extension module, not a vendored library)."""
     record_json: str
     """:func:`artifact_record` of the readable artifact, serialized (sorted keys)."""
+    profile: LanguageProfile
+    """Its languages (``memsafe::language-share`` reads every artifact's at the end)."""
+    code_bytes: int
 
 
 def artifact_record(
@@ -326,7 +331,8 @@ class ProjectItem(MemsafeItem):
                 evidence = state.cache.get(artifact)
             except MalformedBinaryError:
                 continue  # reported as an error by the binary's own items
-            profiles.append((classify(evidence), code_bytes(evidence)))
+            facts = state.facts(artifact, evidence)
+            profiles.append((facts.profile, facts.code_bytes))
         figure = project_share(profiles, state.settings.params.safe_languages)
         self.user_properties.append((PROJECT_PROPERTY, json.dumps(figure.as_report())))
         minimum = state.settings.min_project_safe_share

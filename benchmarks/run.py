@@ -281,7 +281,15 @@ def run_each(label: str, command: Sequence[str], files: Sequence[str], work: Pat
 
 
 def measure_peers(report: Report, corpus: Path, cache: Path, skip: set[str], work: Path) -> None:
-    """Debian checksec (--dir and --file per file), hardening-check, checksec.py (LIEF)."""
+    """Debian checksec (--dir and --file per file), hardening-check, checksec.py (LIEF).
+    Their output is not shown (``hardening-check`` exits 1 when a file lacks a feature)."""
+    before = set(report.runs)
+    _run_peers(report, corpus, cache, skip, work)
+    for key in set(report.runs) - before:
+        report.runs[key].tail = ""
+
+
+def _run_peers(report: Report, corpus: Path, cache: Path, skip: set[str], work: Path) -> None:
     files = corpus_files(corpus)
     checksec = shutil.which("checksec")
     if "checksec" in skip or checksec is None:

@@ -6,6 +6,7 @@ entry may ever stand for a file whose bytes changed, whatever its size and mtime
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pytest_memsafe.errors import MalformedBinaryError
-from pytest_memsafe.evidence import EvidenceCache, store
+from pytest_memsafe.evidence import LOADERS, EvidenceCache, store
 from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
 from pytest_memsafe.evidence.store import EvidenceStore, StoreKey, decode, encode
 from pytest_memsafe.model import Artifact, BinaryFormat
@@ -182,6 +183,45 @@ def test_recently_changed_file_is_not_indexed(binaries: list[Path], tmp_path: Pa
     cache.get(_artifact(binaries[0]))
     assert _index(directory) == []
     assert len(_entries(directory)) == 1
+
+
+def _spy_loader(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Record the ``digest`` flag of every ELF parse."""
+    asked: list[bool] = []
+    real = LOADERS[BinaryFormat.ELF]
+
+    def spy(path: str, *, digest: bool = True, language: bool = True) -> ElfEvidence:
+        asked.append(digest)
+        return real(path, digest=digest, language=language)
+
+    monkeypatch.setitem(LOADERS, BinaryFormat.ELF, spy)
+    return asked
+
+
+def test_cold_parse_reuses_the_lookup_digest(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "RACY_SECONDS", 0)
+    asked = _spy_loader(monkeypatch)
+    directory = tmp_path / "store"
+    path = binaries[0]
+    found = EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    assert asked == [False]  # hashed once, for the lookup
+    assert found == load_elf_evidence(str(path))
+    assert found.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    rerun = EvidenceCache(store=EvidenceStore(directory))
+    assert rerun.get(_artifact(path)) == found
+    assert rerun.store_hits == 1
+
+
+def test_recently_changed_file_is_stored_under_the_digest_of_what_was_parsed(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = _spy_loader(monkeypatch)
+    os.utime(binaries[0])  # could still change within the clock tick it was hashed in
+    found = EvidenceCache(store=EvidenceStore(tmp_path / "store")).get(_artifact(binaries[0]))
+    assert asked == [True]
+    assert found == load_elf_evidence(str(binaries[0]))
 
 
 def test_corrupt_index_entry_is_a_miss(

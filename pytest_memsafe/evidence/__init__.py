@@ -6,6 +6,7 @@ Evidence never judges; only the format modules import a parser library.
 from __future__ import annotations
 
 import os
+from contextlib import suppress
 from dataclasses import replace
 from typing import Final, Protocol
 
@@ -13,7 +14,7 @@ from ..errors import MalformedBinaryError
 from ..files import read_member
 from ..model import Artifact, BinaryFormat
 from .elf import ElfEvidence, load_elf_bytes, load_elf_evidence
-from .store import EvidenceStore, StoreKey
+from .store import EvidenceStore, StoreKey, is_settled, same_file
 
 __all__ = ["LOADERS", "Evidence", "EvidenceCache", "EvidenceStore", "Loader"]
 
@@ -84,7 +85,7 @@ class EvidenceCache:
                 evidence = (
                     self._parse_member(artifact)
                     if artifact.member is not None
-                    else self._stored(artifact.path, stat) or self._parse(artifact.path, loader)
+                    else self._from_file(artifact.path, stat, loader)
                 )
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
@@ -107,29 +108,47 @@ class EvidenceCache:
             raise MalformedBinaryError(artifact.display, str(exc)) from exc
         return load_elf_bytes(data, artifact.display, digest=self.digest, language=self.language)
 
-    def _stored(self, path: str, stat: os.stat_result) -> Evidence | None:
-        """The store's evidence for the file's content: its digest from the store's stat
-        index, else hashed (and indexed)."""
+    def _from_file(self, path: str, stat: os.stat_result, loader: Loader) -> Evidence:
+        """From the store when it knows the content, else parsed (and stored)."""
         if self.store is None:
-            return None
+            self.parses += 1
+            return loader(path, digest=self.digest, language=self.language)
+        key = self._content_key(path, stat)
+        evidence = self.store.get(key) if key is not None else None
+        if evidence is not None:
+            self.store_hits += 1
+            return evidence
+        self.parses += 1
+        return self._parse_and_store(path, stat, loader, key)
+
+    def _content_key(self, path: str, stat: os.stat_result) -> StoreKey | None:
+        """The store key of the file as ``stat`` describes it: its digest from the store's
+        stat index, else hashed (and indexed); None when it cannot be hashed."""
+        assert self.store is not None
         digest = self.store.known_digest(path, stat)
         if digest is not None:
-            key = StoreKey(digest, stat.st_size, self.language)
-        else:
-            try:
-                key = StoreKey.of_file(path, language=self.language)
-            except (OSError, ValueError):
-                return None  # the loader reports why it cannot be read
-            self.store.remember_digest(path, stat, key.sha256)
-        evidence = self.store.get(key)
-        self.store_hits += evidence is not None
-        return evidence
+            return StoreKey(digest, stat.st_size, self.language)
+        try:
+            key = StoreKey.of_file(path, language=self.language)
+        except (OSError, ValueError):
+            return None  # the loader reports why it cannot be read
+        self.store.remember_digest(path, stat, key.sha256)
+        return key
 
-    def _parse(self, path: str, loader: Loader) -> Evidence:
-        """Parse; with a store, keep the result under the digest of exactly the bytes parsed."""
-        self.parses += 1
-        if self.store is None:
-            return loader(path, digest=self.digest, language=self.language)
+    def _parse_and_store(
+        self, path: str, before: os.stat_result, loader: Loader, key: StoreKey | None
+    ) -> Evidence:
+        """Parse and store under the digest of exactly the bytes parsed: the lookup's digest
+        when the file provably did not change since it was hashed (settled, same stat
+        after the parse), so a cold run hashes each file once; else the parse's own."""
+        assert self.store is not None
+        if key is not None and is_settled(before):
+            evidence = loader(path, digest=False, language=self.language)
+            with suppress(OSError):
+                if same_file(os.stat(path), before) and evidence.size == key.size:
+                    evidence = replace(evidence, sha256=key.sha256)
+                    self.store.put(key, evidence)
+                    return evidence
         evidence = loader(path, digest=True, language=self.language)
         self.store.put(StoreKey.of_evidence(evidence), evidence)
         return evidence

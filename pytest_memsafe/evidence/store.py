@@ -48,7 +48,9 @@ __all__ = [
     "StoreKey",
     "decode",
     "encode",
+    "is_settled",
     "reading_id",
+    "same_file",
 ]
 
 FORMAT_VERSION: Final = 1
@@ -86,6 +88,18 @@ class StoreKey(NamedTuple):
     @property
     def file_name(self) -> str:
         return f"{self.sha256}-{self.size}-{'lang' if self.language else 'base'}.json"
+
+
+def is_settled(stat: os.stat_result) -> bool:
+    """Unchanged for :data:`RACY_SECONDS`: a later write would move its mtime or ctime."""
+    newest = max(stat.st_mtime_ns, stat.st_ctime_ns)
+    return time.time_ns() - newest >= RACY_SECONDS * 1_000_000_000
+
+
+def same_file(now: os.stat_result, before: os.stat_result) -> bool:
+    """The same inode with the same size and times (so the same bytes, if settled)."""
+    fields = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+    return all(getattr(now, name) == getattr(before, name) for name in fields)
 
 
 @functools.cache
@@ -138,8 +152,7 @@ class EvidenceStore:
     def remember_digest(self, path: str, stat: os.stat_result, sha256: str) -> None:
         """Record that ``path`` as described by ``stat`` hashes to ``sha256`` (best effort;
         skipped for a file changed within :data:`RACY_SECONDS`)."""
-        newest = max(stat.st_mtime_ns, stat.st_ctime_ns)
-        if time.time_ns() - newest < RACY_SECONDS * 1_000_000_000:
+        if not is_settled(stat):
             return
         with suppress(OSError):
             self._write(self._index_path(path, stat), sha256.encode("ascii"))

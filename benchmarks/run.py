@@ -249,6 +249,8 @@ def measure_pytest(report: Report, corpus: Path, repeat: int, work: Path) -> Non
     report.runs["c"].label = "(c) pytest --memsafe, warm (evidence cache filled)"
     report.runs["d"] = best_of(repeat, cold("-n", "2"))
     report.runs["d"].label = "(d) pytest --memsafe -n 2, cold"
+    report.runs["d-loadfile"] = best_of(repeat, cold("-n", "2", "--dist", "loadfile"))
+    report.runs["d-loadfile"].label = "(d) pytest --memsafe -n 2 --dist loadfile, cold"
     count = report.runs["b"].items or 0
     floor_root = fresh_root(work, "floor")
     floor_file = floor_root / "test_floor.py"
@@ -354,6 +356,8 @@ def print_ratios(report: Report) -> None:
         ("(b) cold / floor", "b", "floor"),
         ("(c) warm / floor", "c", "floor"),
         ("(d) -n 2 cold / floor -n 2", "d", "floor-n2"),
+        ("(d) -n 2 --dist loadfile / floor -n 2", "d-loadfile", "floor-n2"),
+        ("(b) cold / (a) extraction alone", "b", "a"),
         ("checksec --dir / (b) cold", "checksec-dir", "b"),
         ("checksec --file per file / (b) cold", "checksec-file", "b"),
         ("hardening-check per file / (b) cold", "hardening-check", "b"),

@@ -153,9 +153,11 @@ def _items(line: str) -> int | None:
 # -- (a) extraction alone ----------------------------------------------------------------------
 
 
-def extract_only(corpus: str, out: str) -> int:
+def extract_only(corpus: str, out: str, language: bool = True) -> int:
     """Child mode of (a): discover, load every file's evidence, run every check; per-file
-    times to ``out`` (JSON). Imports from this repository, not the installed package."""
+    times to ``out`` (JSON). Imports from this repository, not the installed package.
+    ``language=False`` leaves out the language signals (as ``language``, ``canary``,
+    ``fortify`` and ``cet`` all set to ``off`` would)."""
     from pytest_memsafe.checks import REGISTRY, CheckParams
     from pytest_memsafe.discovery import discover
     from pytest_memsafe.errors import MalformedBinaryError
@@ -170,7 +172,7 @@ def extract_only(corpus: str, out: str) -> int:
     for artifact in artifacts:
         start = time.perf_counter()
         try:
-            evidence = load_elf_evidence(artifact.path, digest=False, language=True)
+            evidence = load_elf_evidence(artifact.path, digest=False, language=language)
         except MalformedBinaryError as exc:
             errors.append(f"{artifact.display}: {exc.detail}")
         else:
@@ -184,7 +186,8 @@ def extract_only(corpus: str, out: str) -> int:
 
 
 def measure_extraction(report: Report, corpus: Path, repeat: int, work: Path) -> None:
-    """(a): the child above, best of ``repeat``; keeps the per-file times of the best run."""
+    """(a): the child above, best of ``repeat``; keeps the per-file times of the best run.
+    Then the same without language signals, for scale."""
     best: tuple[float, list[tuple[str, int, float]]] | None = None
     runs = []
     for index in range(repeat):
@@ -199,6 +202,10 @@ def measure_extraction(report: Report, corpus: Path, repeat: int, work: Path) ->
         if best is None or run.wall_s < best[0]:
             best = (run.wall_s, files)
     report.runs["a"] = _best(runs)
+    argv = [sys.executable, __file__, "--extract-only", str(corpus), "--out", str(work / "x")]
+    no_language = best_of(repeat, lambda: timed("", [*argv, "--no-language"], work))
+    no_language.label, no_language.tail = "(a) the same without language signals", ""
+    report.runs["a-nolang"] = no_language
     assert best is not None
     report.per_file = best[1]
     report.files = len(best[1])
@@ -363,6 +370,7 @@ def print_ratios(report: Report) -> None:
         ("hardening-check per file / (b) cold", "hardening-check", "b"),
         ("checksec.py -w 1 / (a)", "checksec.py-w1", "a"),
         ("checksec.py -w 2 / (a)", "checksec.py-w2", "a"),
+        ("checksec.py -w 1 / (a) without language", "checksec.py-w1", "a-nolang"),
     ]
     print(f"\nratios (above 1x: the second is faster)  {'wall':>8} {'CPU':>8}")
     for label, top, bottom in pairs:
@@ -421,13 +429,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     parser.add_argument("--extract-only", metavar="DIR", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--no-language", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.extract_only:
-        return extract_only(args.extract_only, args.out)
+        return extract_only(args.extract_only, args.out, language=not args.no_language)
     corpus = args.cache / "corpus"
     if not corpus.is_dir():
         raise SystemExit(f"no corpus at {corpus}: run benchmarks/corpus.py first")

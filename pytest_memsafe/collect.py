@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,6 +180,13 @@ class WheelFile(pytest.File):
         ]
 
 
+@functools.cache
+def _memsafe_mark(check: str, fmt: str) -> pytest.MarkDecorator:
+    """``pytest.mark.memsafe(check=..., format=...)``, built once per pair: marks are
+    immutable, and building one per item goes through pytest's marker lookup each time."""
+    return pytest.mark.memsafe(check=check, format=fmt)
+
+
 class CheckItem(MemsafeItem):
     """One check of one binary: ``<artifact>::<check id>``."""
 
@@ -189,9 +197,7 @@ class CheckItem(MemsafeItem):
         assert isinstance(self.parent, ArtifactFile)
         self.artifact_file = self.parent
         artifact = self.parent.artifact
-        self.add_marker(
-            pytest.mark.memsafe(check=spec.id, format=(artifact.format or DEFAULT_FORMAT).value)
-        )
+        self.add_marker(_memsafe_mark(spec.id, (artifact.format or DEFAULT_FORMAT).value))
 
     def _record(self, result: dict[str, Any] | None, error: str | None) -> None:
         """Attach the item's JSON record: ``{"artifact": ..., "result": ...}``, sorted keys.

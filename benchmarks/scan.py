@@ -34,13 +34,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Final, TypeVar
 
-from pytest_memsafe.checks import REGISTRY, CheckParams
-from pytest_memsafe.discovery import discover
-from pytest_memsafe.errors import MalformedBinaryError
-from pytest_memsafe.evidence import LOADERS
-from pytest_memsafe.evidence import elf as elf_module
-from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
-from pytest_memsafe.model import Artifact, BinaryFormat
+REPO: Final = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # measure the package of this checkout, not the installed one
+
+from pytest_memsafe.checks import REGISTRY, CheckParams  # noqa: E402
+from pytest_memsafe.discovery import discover  # noqa: E402
+from pytest_memsafe.errors import MalformedBinaryError  # noqa: E402
+from pytest_memsafe.evidence import LOADERS  # noqa: E402
+from pytest_memsafe.evidence import elf as elf_module  # noqa: E402
+from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence  # noqa: E402
+from pytest_memsafe.model import Artifact, BinaryFormat  # noqa: E402
 
 KB: Final = 1000
 MB: Final = 1000 * KB
@@ -326,7 +329,12 @@ def run_child(argv: list[str], cwd: Path) -> ChildRun:
         command = [GNU_TIME, "-f", "%M", "-o", str(rss_path), *argv] if gnu_time else argv
         with output_path.open("wb") as output:
             start = time.perf_counter()
-            proc = subprocess.Popen(command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT)
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
+            )}  # fmt: skip
+            proc = subprocess.Popen(
+                command, cwd=cwd, stdout=output, stderr=subprocess.STDOUT, env=env
+            )
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen

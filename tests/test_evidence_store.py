@@ -224,6 +224,24 @@ def test_recently_changed_file_is_stored_under_the_digest_of_what_was_parsed(
     assert found == load_elf_evidence(str(binaries[0]))
 
 
+def test_index_digest_without_its_entry_is_not_trusted_for_storing(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "RACY_SECONDS", 0)
+    directory = tmp_path / "store"
+    path = binaries[0]
+    EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    (index_entry,) = _index(directory)
+    index_entry.write_text("0" * 64)  # a well-formed digest of some other content
+    for entry in _entries(directory):
+        entry.unlink()
+    asked = _spy_loader(monkeypatch)
+    found = EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    assert asked == [True]  # parsed with its own digest, not stored under the index's
+    assert found.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert EvidenceStore(directory).get(StoreKey("0" * 64, found.size, True)) is None
+
+
 def test_corrupt_index_entry_is_a_miss(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

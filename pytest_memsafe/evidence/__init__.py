@@ -113,27 +113,29 @@ class EvidenceCache:
         if self.store is None:
             self.parses += 1
             return loader(path, digest=self.digest, language=self.language)
-        key = self._content_key(path, stat)
+        key, hashed = self._content_key(path, stat)
         evidence = self.store.get(key) if key is not None else None
         if evidence is not None:
             self.store_hits += 1
             return evidence
         self.parses += 1
-        return self._parse_and_store(path, stat, loader, key)
+        # Only a digest computed just now vouches for the bytes about to be parsed.
+        return self._parse_and_store(path, stat, loader, key if hashed else None)
 
-    def _content_key(self, path: str, stat: os.stat_result) -> StoreKey | None:
-        """The store key of the file as ``stat`` describes it: its digest from the store's
-        stat index, else hashed (and indexed); None when it cannot be hashed."""
+    def _content_key(self, path: str, stat: os.stat_result) -> tuple[StoreKey | None, bool]:
+        """The store key of the file as ``stat`` describes it, and whether it was hashed
+        just now: its digest from the store's stat index, else hashed (and indexed); None
+        when it cannot be hashed."""
         assert self.store is not None
         digest = self.store.known_digest(path, stat)
         if digest is not None:
-            return StoreKey(digest, stat.st_size, self.language)
+            return StoreKey(digest, stat.st_size, self.language), False
         try:
             key = StoreKey.of_file(path, language=self.language)
         except (OSError, ValueError):
-            return None  # the loader reports why it cannot be read
+            return None, False  # the loader reports why it cannot be read
         self.store.remember_digest(path, stat, key.sha256)
-        return key
+        return key, True
 
     def _parse_and_store(
         self, path: str, before: os.stat_result, loader: Loader, key: StoreKey | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -13,13 +14,14 @@ from .baseline import Baseline
 from .checks import CheckSpec, specs_for
 from .checks.language import classify, code_bytes
 from .errors import MalformedBinaryError, MemsafeWarning
-from .evidence import LOADERS, Evidence, EvidenceCache
+from .evidence import Evidence, EvidenceCache
+from .evidence.elf_records import ElfEvidence
 from .model import Artifact, BinaryFormat, Outcome
 from .needed import resolve_needed
 from .policy import Finding, judge
 from .project import project_share
 from .settings import Settings
-from .wheels import wheel_artifacts, wheel_tags
+from .wheels import wheel_tags
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -29,10 +31,10 @@ __all__ = [
     "PROPERTY",
     "ArtifactFile",
     "CheckItem",
+    "ContainerFile",
     "ProjectCollector",
     "ProjectItem",
     "RunState",
-    "WheelFile",
     "artifact_record",
     "failure_text",
 ]
@@ -61,6 +63,8 @@ class RunState:
     def needed(self, artifact: Artifact, evidence: Evidence) -> list[dict[str, str | None]]:
         """The artifact's NEEDED libraries and the checked files they resolve to (once each;
         items run after collection, so the set of checked files no longer changes)."""
+        if not isinstance(evidence, ElfEvidence):
+            return []
         if artifact.key not in self._needed:
             available = {other.display for other in self.artifacts.values()}
             self._needed[artifact.key] = resolve_needed(evidence, artifact.display, available)
@@ -86,7 +90,9 @@ def artifact_record(
         "machine": evidence.machine if evidence is not None else None,
         "sha256": evidence.sha256 if evidence is not None else None,
         "error": error,
-        "languages": classify(evidence).as_report() if evidence is not None else None,
+        "languages": (
+            classify(evidence).as_report() if isinstance(evidence, ElfEvidence) else None
+        ),
         "wheel": wheel_tags(Path(artifact.path)) if artifact.origin == "wheel" else None,
     }
 
@@ -128,17 +134,21 @@ class MemsafeItem(pytest.Item):
         return self.path, 0, f"[memsafe] {self.nodeid}"
 
 
-class WheelFile(pytest.File):
-    """A wheel named on the command line: one :class:`ArtifactFile` per binary member."""
+class ContainerFile(pytest.File):
+    """A file named on the command line that holds several binaries (a wheel's members, a
+    universal Mach-O file's slices): one :class:`ArtifactFile` per binary."""
 
-    def __init__(self, *, display: str, state: RunState, **kwargs: Any) -> None:
+    def __init__(
+        self, *, members: Callable[[], list[Artifact]], state: RunState, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.display = display
+        self.members = members
         self.state = state
 
     def collect(self) -> list[ArtifactFile]:
-        members = wheel_artifacts(self.path, self.display, formats=LOADERS.keys())
-        fresh = [artifact for artifact in members if artifact.key not in self.state.artifacts]
+        fresh = [
+            artifact for artifact in self.members() if artifact.key not in self.state.artifacts
+        ]
         self.state.artifacts.update((artifact.key, artifact) for artifact in fresh)
         return [
             ArtifactFile.from_parent(
@@ -202,7 +212,13 @@ class CheckItem(MemsafeItem):
         verdict = impl(self.evidence, state.settings.params_for(artifact.display))
         library = not self.evidence.is_python_extension
         finding = judge(
-            verdict, self.spec, artifact.display, state.settings, state.baseline, library=library
+            verdict,
+            self.spec,
+            artifact.display,
+            state.settings,
+            state.baseline,
+            library=library,
+            fmt=artifact.format,
         )
         self._record(finding.as_report(self.spec), None)
         _RAISE[finding.outcome](self, finding)
@@ -217,7 +233,7 @@ def failure_text(spec: CheckSpec, finding: Finding) -> str:
             f"{spec.title}: {verdict.summary}",
             f"  evidence: {facts}" if facts else "  evidence: (none)",
             f"  why it matters: {spec.rationale}",
-            f"  fix: {spec.remediation}",
+            f"  fix: {finding.remediation or spec.remediation}",
         ]
     )
 
@@ -294,6 +310,8 @@ class ProjectItem(MemsafeItem):
                 evidence = state.cache.get(artifact)
             except MalformedBinaryError:
                 continue  # reported as an error by the binary's own items
+            if not isinstance(evidence, ElfEvidence):
+                continue  # language provenance is read from ELF files only
             profiles.append((classify(evidence), code_bytes(evidence)))
         figure = project_share(profiles, state.settings.params.safe_languages)
         self.user_properties.append((PROJECT_PROPERTY, json.dumps(figure.as_report())))

@@ -6,8 +6,10 @@ import json
 import shutil
 import sys
 import zipfile
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 ELF_NAME = "_elf.cpython-311-x86_64-linux-gnu.so"
@@ -39,6 +41,8 @@ def mixed(
 
 def _results(report: Path) -> dict[str, dict[str, str]]:
     data = json.loads(report.read_text())
+    schema = resources.files("pytest_memsafe").joinpath("data/report-v1.schema.json")
+    jsonschema.validate(data, json.loads(schema.read_text()))
     return {
         artifact["path"]: {r["check"]: r["outcome"] for r in artifact["results"]}
         | {"@format": artifact["format"], "@machine": artifact["machine"]}

@@ -63,8 +63,6 @@ class RunState:
     def needed(self, artifact: Artifact, evidence: Evidence) -> list[dict[str, str | None]]:
         """The artifact's NEEDED libraries and the checked files they resolve to (once each;
         items run after collection, so the set of checked files no longer changes)."""
-        if not isinstance(evidence, ElfEvidence):
-            return []
         if artifact.key not in self._needed:
             available = {other.display for other in self.artifacts.values()}
             self._needed[artifact.key] = resolve_needed(evidence, artifact.display, available)

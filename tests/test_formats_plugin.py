@@ -142,3 +142,28 @@ def test_a_missing_parser_is_an_error_item_naming_the_install_command(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*pefile is not installed (pip install 'pefile>=*')*"])
     result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_vendored_dlls_and_dylibs_resolve_to_the_checked_files(
+    pytester: pytest.Pytester, pe_corpus: dict[str, Path], macho_corpus: dict[str, Path]
+) -> None:
+    pytester.makeini("[pytest]\n")
+    pkg = pytester.mkdir("pkg")
+    shutil.copy(pe_corpus["hardened"], pkg / PE_NAME)  # imports libssp-0.dll
+    shutil.copy(pe_corpus["nx-fail-nonxcompat"], pkg / "LIBSSP-0.DLL")  # Windows: any case
+    shutil.copy(macho_corpus["rpath-pass-vendored-loader-path"], pkg / MACHO_NAME)
+    (pkg / ".dylibs").mkdir()
+    shutil.copy(macho_corpus["loadable-pass-dylib"], pkg / ".dylibs/libfoo.dylib")
+
+    result = pytester.runpytest("--memsafe", "--memsafe-json=r.json", "-p", "no:cacheprovider")
+
+    report = json.loads((pytester.path / "r.json").read_text())
+    needed = {
+        a["path"]: {n["name"]: n["vendored"] for n in a["needed"]} for a in report["artifacts"]
+    }
+    assert needed[f"pkg/{PE_NAME}"]["libssp-0.dll"] == "pkg/LIBSSP-0.DLL"
+    assert needed[f"pkg/{PE_NAME}"]["KERNEL32.dll"] is None
+    assert needed[f"pkg/{MACHO_NAME}"]["@loader_path/.dylibs/libfoo.dylib"] == (
+        "pkg/.dylibs/libfoo.dylib"
+    )
+    result.stdout.fnmatch_lines(["FAILED pkg/LIBSSP-0.DLL::nx*"])

@@ -25,7 +25,7 @@ from .reading import (
 
 __all__ = ["PEFILE_INSTALL", "load_pe_bytes", "load_pe_evidence"]
 
-PEFILE_INSTALL: Final = "pip install 'pefile>=2024.8.26'"
+PEFILE_INSTALL: Final = "pip install 'pefile>=2023.2.7'"
 
 MACHINES: Final[dict[int, str]] = {
     0x014C: "i386",

@@ -167,3 +167,21 @@ def test_vendored_dlls_and_dylibs_resolve_to_the_checked_files(
         "pkg/.dylibs/libfoo.dylib"
     )
     result.stdout.fnmatch_lines(["FAILED pkg/LIBSSP-0.DLL::nx*"])
+
+
+def test_an_elf_only_run_never_imports_pefile_or_macholib(
+    pytester: pytest.Pytester, corpus: dict[str, Path]
+) -> None:
+    pytester.makeini("[pytest]\n")
+    shutil.copy(corpus["hardened"], pytester.path / ELF_NAME)
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        "    loaded = sorted(m for m in ('pefile', 'macholib') if m in sys.modules)\n"
+        "    print('parsers loaded:', loaded or 'none')\n"
+    )
+
+    result = pytester.runpytest_subprocess("--memsafe", "-s", "-p", "no:cacheprovider")
+
+    result.stdout.fnmatch_lines(["*parsers loaded: none*"])
+    assert result.ret == 0

@@ -41,6 +41,9 @@ DIR_EXPORT, DIR_IMPORT, DIR_CERTIFICATE, DIR_BASERELOC, DIR_DEBUG, DIR_LOAD_CONF
     0, 1, 4, 5, 6, 10,
 )  # fmt: skip
 DEBUG_TYPE_EX_DLLCHARACTERISTICS: Final = 20
+EXPORT_DIRECTORY_SIZE: Final = 40
+PYINIT: Final = b"PyInit_"
+MAX_EXPORT_NAME: Final = 256
 MAX_SECTIONS: Final = 96
 """The Windows loader's limit on ``NumberOfSections`` (PE format specification)."""
 COFF_SYMBOL_SIZE: Final = 18
@@ -119,11 +122,8 @@ def _check_sections(pe: Any, size: int) -> None:
 
 def _evidence(pefile: ModuleType, data: Buffer, digest: bool) -> PeEvidence:
     _check_layout(data)
-    pe = pefile.PE(data=data, fast_load=True)
-    try:
-        return _read(pe, data, digest)
-    finally:
-        pe.close()
+    # Never pe.close(): with data passed in it only runs gc.collect() (14 ms in a pytest run).
+    return _read(pefile.PE(data=data, fast_load=True), data, digest)
 
 
 def _read(pe: Any, data: Buffer, digest: bool) -> PeEvidence:
@@ -133,9 +133,7 @@ def _read(pe: Any, data: Buffer, digest: bool) -> PeEvidence:
     _check_sections(pe, len(data))
     directories = optional.DATA_DIRECTORY
     pe.parse_data_directories(
-        directories=[
-            index for index in (DIR_EXPORT, DIR_IMPORT, DIR_DEBUG) if index < len(directories)
-        ]
+        directories=[index for index in (DIR_IMPORT, DIR_DEBUG) if index < len(directories)]
     )
     plus = optional.Magic == PE32_PLUS
     machine = pe.FILE_HEADER.Machine
@@ -161,7 +159,7 @@ def _read(pe: Any, data: Buffer, digest: bool) -> PeEvidence:
             if symbol.name
         ),
         import_dlls=tuple(_text(entry.dll) for entry in getattr(pe, "DIRECTORY_ENTRY_IMPORT", ())),
-        exports=_exports(pe),
+        exports=_python_exports(pe, data, directories),
         linked_in=_linked_in(data, pe.FILE_HEADER),
         load_config=_load_config(pe, directories, plus),
         ex_dll_characteristics=_ex_dll_characteristics(pe, data),
@@ -176,11 +174,46 @@ def _directory_size(directories: Any, index: int) -> int:
     return int(directories[index].Size) if index < len(directories) else 0
 
 
-def _exports(pe: Any) -> frozenset[str]:
-    directory = getattr(pe, "DIRECTORY_ENTRY_EXPORT", None)
-    if directory is None:
+def _python_exports(pe: Any, data: Buffer, directories: Any) -> frozenset[str]:
+    """The exported ``PyInit_*`` names, read from the export name table with ``struct``
+    (pefile's export parser builds an object per export: 0.3 s for OpenBLAS's 8,000)."""
+    if len(directories) <= DIR_EXPORT or not directories[DIR_EXPORT].Size:
         return frozenset()
-    return frozenset(_text(symbol.name) for symbol in directory.symbols if symbol.name)
+    mapper = _RvaMapper(pe.sections, len(data))
+    header = mapper.offset(directories[DIR_EXPORT].VirtualAddress, EXPORT_DIRECTORY_SIZE)
+    count, names_rva = struct.unpack_from("<I4xI", data, header + 24)
+    table = mapper.offset(names_rva, 4 * count)
+    found = set()
+    for (name_rva,) in struct.iter_unpack("<I", data[table : table + 4 * count]):
+        at = mapper.offset(name_rva, len(PYINIT))
+        if data[at : at + len(PYINIT)] == PYINIT:
+            end = data.find(b"\0", at, min(at + MAX_EXPORT_NAME, len(data)))
+            found.add(_text(bytes(data[at : end if end >= 0 else at + MAX_EXPORT_NAME])))
+    return frozenset(found)
+
+
+class _RvaMapper:
+    """RVA to file offset through the section table, remembering the last section hit."""
+
+    def __init__(self, sections: Any, size: int) -> None:
+        self.size = size
+        self.spans = [
+            (s.VirtualAddress, max(s.Misc_VirtualSize, s.SizeOfRawData), s.PointerToRawData)
+            for s in sections
+        ]
+        self.last = self.spans[0] if self.spans else (0, 0, 0)
+
+    def offset(self, rva: int, length: int) -> int:
+        """The file offset of ``length`` bytes at ``rva``; Corrupt when they are not in one
+        section's file data."""
+        for start, span, raw in (self.last, *self.spans):
+            if start <= rva and rva + length <= start + span:
+                self.last = (start, span, raw)
+                at = raw + rva - start
+                if at + length > self.size:
+                    break
+                return at
+        raise Corrupt(f"RVA {rva:#x} (+{length}) lies outside the sections' file data")
 
 
 def _linked_in(data: Buffer, file_header: Any) -> frozenset[str]:

@@ -14,10 +14,20 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO, Final
 
-__all__ = ["MAX_MEMBER_BYTES", "NotRegularFileError", "open_regular", "read_member", "write_atomic"]
+__all__ = [
+    "MAX_BINARY_BYTES",
+    "MAX_MEMBER_BYTES",
+    "NotRegularFileError",
+    "open_regular",
+    "read_member",
+    "write_atomic",
+]
 
-MAX_MEMBER_BYTES: Final = 512 << 20
-"""Largest archive member read into memory (the biggest vendored BLAS builds are ~100 MB)."""
+MAX_BINARY_BYTES: Final = 512 << 20
+"""Largest binary read, on disk or in an archive (the biggest vendored BLAS builds are
+~100 MB); a larger file, such as a sparse multi-GB one, is refused unread."""
+MAX_MEMBER_BYTES: Final = MAX_BINARY_BYTES
+"""Largest archive member read into memory."""
 
 
 class NotRegularFileError(OSError):

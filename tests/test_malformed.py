@@ -420,8 +420,8 @@ HEADER_LIES: Final = _params(
     Lie("EI_DATA=0", HARD, at_header("EI_DATA", 0), "EI_DATA"),
     Lie("EI_DATA=3", HARD, at_header("EI_DATA", 3), "EI_DATA"),
     Lie("EI_DATA=big-endian", HARD, at_header("EI_DATA", 2), EITHER),
-    Lie("e_phnum=0xffff", HARD, at_header("e_phnum", 0xFFFF), OUTSIDE),
-    Lie("e_phnum=0xffff", NOSEC, at_header("e_phnum", 0xFFFF), OUTSIDE),
+    Lie("e_phnum=0xffff", HARD, at_header("e_phnum", 0xFFFF), "e_phnum: 65535 exceeds"),
+    Lie("e_phnum=0xffff", NOSEC, at_header("e_phnum", 0xFFFF), "e_phnum: 65535 exceeds"),
     Lie("e_phoff-past-eof", HARD, at_header("e_phoff", lambda lay: lay.size), OUTSIDE),
     Lie("e_phoff=max", NOSEC, at_header("e_phoff", U64_MAX), OUTSIDE),
     Lie("e_phentsize=8", HARD, at_header("e_phentsize", 8), "e_phentsize"),
@@ -429,6 +429,7 @@ HEADER_LIES: Final = _params(
     Lie("e_shoff-past-eof", HARD, at_header("e_shoff", lambda lay: lay.size), OUTSIDE),
     Lie("e_shoff=max", HARD, at_header("e_shoff", U64_MAX), OUTSIDE),
     Lie("e_shnum=0xffff", HARD, at_header("e_shnum", 0xFFFF), OUTSIDE),
+    Lie("e_shnum=0xffff", NOSEC, at_header("e_shnum", 0xFFFF), EVIDENCE),  # e_shoff is 0
     Lie("e_shnum=0", HARD, at_header("e_shnum", 0), EVIDENCE),  # count in section 0: none
     Lie("e_shentsize=8", HARD, at_header("e_shentsize", 8), "e_shentsize"),
     Lie("e_shstrndx=e_shnum", HARD, at_header("e_shstrndx", lambda lay: lay.shnum), "e_shstrndx"),

@@ -23,7 +23,7 @@ from elftools.common.utils import struct_parse
 from elftools.elf.structs import ELFStructs
 
 from ..errors import MalformedBinaryError
-from ..files import open_regular
+from ..files import MAX_BINARY_BYTES, open_regular
 from .elf_language import Section, in_file, read_language
 from .elf_records import (
     DT_FLAGS,
@@ -70,9 +70,26 @@ __all__ = [
 ]
 
 
+MAX_FILE_BYTES: Final = MAX_BINARY_BYTES
+"""Largest file read (the biggest vendored BLAS builds are ~100 MB). A larger one, such as a
+sparse multi-GB file named like a library, is refused before it is mapped or hashed."""
+MAX_SEGMENTS: Final = 1024
+"""Program headers read; real files have about a dozen. The checks compare GOT slots with
+the RELRO segments, so thousands of segments would make them quadratic."""
+MAX_SECTIONS: Final = 1 << 16
+"""Section headers read; a linked library has a few dozen (``-ffunction-sections`` leaves
+thousands only in object files). Extended numbering could otherwise claim billions."""
 MAX_DYNAMIC_TAGS: Final = 1 << 16
-"""A real dynamic table has a few dozen entries; more means a crafted file."""
+"""Dynamic entries read before ``DT_NULL``; a real table has a few dozen. A table that goes
+on past this fails: the tags after it (``DT_TEXTREL``...) would otherwise go unseen."""
+MAX_DYNAMIC_SYMBOLS: Final = 1 << 21
+"""Dynamic symbols read; the largest real libraries export a few hundred thousand."""
+MAX_HASH_CHAIN: Final = 1 << 16
+"""Entries of the last ``DT_GNU_HASH`` chain walked to count the symbols (real: a few)."""
+MAX_RELOCATIONS: Final = 1 << 22
+"""Relocations read per table, after the leading relative ones (real: under 100k)."""
 MAX_COMMENT_BYTES: Final = 1 << 16
+"""Bytes of ``.comment`` read; the rest is ignored (real ones hold a few compiler names)."""
 MAX_NOTE_BYTES: Final = 1 << 20
 """Note segments read in all; real ones hold well under a kilobyte (build id, ABI tag,
 properties), while many crafted segments over one large range would make the scan
@@ -120,8 +137,11 @@ def load_elf_evidence(path: str, *, digest: bool = True, language: bool = True) 
 
     def read() -> ElfEvidence:
         with open_regular(path) as handle:
-            if not handle.seek(0, 2):
+            size = handle.seek(0, 2)
+            if not size:
                 raise MalformedBinaryError(path, "empty file")
+            if size > MAX_FILE_BYTES:
+                raise MalformedBinaryError(path, _over("file size", size, MAX_FILE_BYTES))
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 return _Reader(data).evidence(digest=digest, language=language)
 
@@ -150,6 +170,8 @@ def _translated(label: str, read: Callable[[], ElfEvidence]) -> ElfEvidence:
         raise
     except _Truncated as exc:
         raise MalformedBinaryError(label, f"truncated or corrupt ELF: {exc}") from exc
+    except _OverLimit as exc:
+        raise MalformedBinaryError(label, f"malformed ELF: {exc}") from exc
     except ELFError as exc:
         raise MalformedBinaryError(label, f"malformed ELF: {exc}") from exc
     except OSError as exc:
@@ -177,6 +199,20 @@ def _elf_structs(little_endian: bool, bits: int) -> ELFStructs:
 
 class _Truncated(Exception):
     """A structure points outside the file."""
+
+
+class _OverLimit(Exception):
+    """A count or size read from the file exceeds one of the hard limits above."""
+
+
+def _over(what: str, count: int, limit: int) -> str:
+    """The message of a hard limit: ``<what>: <count> exceeds the limit of <limit>``."""
+    return f"{what}: {count} exceeds the limit of {limit}"
+
+
+def _check_limit(count: int, limit: int, what: str) -> None:
+    if count > limit:
+        raise _OverLimit(_over(what, count, limit))
 
 
 class _Reader:
@@ -282,6 +318,7 @@ class _Reader:
         count, size, table = header["e_phnum"], header["e_phentsize"], header["e_phoff"]
         if count == 0:
             return ()
+        _check_limit(count, MAX_SEGMENTS, "e_phnum")
         layout = "IIQQQQQQ" if self.bits == 64 else "IIIIIIII"
         if size < struct.calcsize(layout):
             raise _Truncated(f"e_phentsize {size} is too small")
@@ -318,6 +355,7 @@ class _Reader:
         count = self.header["e_shnum"] or first[5]
         if count == 0:
             return ()
+        _check_limit(count, MAX_SECTIONS, "e_shnum")
         names_index = self.header["e_shstrndx"]
         names_index = first[6] if names_index == SHN_XINDEX else names_index
         raw = self._bytes(table, count * size)
@@ -339,13 +377,14 @@ class _Reader:
         if dynamic is None:
             return None
         entry = struct.Struct(self.end + ("qQ" if self.bits == 64 else "iI"))
-        count = min(dynamic.filesz // entry.size, MAX_DYNAMIC_TAGS)
+        count = min(dynamic.filesz // entry.size, MAX_DYNAMIC_TAGS + 1)
         raw = self._bytes(dynamic.offset, count * entry.size)
         entries = []
         for tag, value in entry.iter_unpack(raw):
             if tag == DT_NULL:
                 break
             entries.append((tag, value))
+        _check_limit(len(entries), MAX_DYNAMIC_TAGS, "dynamic entries before DT_NULL")
         return entries
 
     def _dynamic_info(self, entries: list[tuple[int, int]], values: dict[int, int]) -> DynamicInfo:
@@ -407,10 +446,12 @@ class _Reader:
         if highest < symoffset:
             return int(symoffset)
         chain_at = buckets_at + 4 * nbuckets + 4 * (highest - symoffset)
-        while not struct.unpack_from(self.end + "I", self._bytes(chain_at, 4))[0] & 1:
+        for _ in range(MAX_HASH_CHAIN):
+            if struct.unpack_from(self.end + "I", self._bytes(chain_at, 4))[0] & 1:
+                return int(highest) + 1
             highest += 1
             chain_at += 4
-        return int(highest) + 1
+        raise _OverLimit(_over("last DT_GNU_HASH chain", MAX_HASH_CHAIN + 1, MAX_HASH_CHAIN))
 
     def _dynamic_symbols(
         self, values: dict[int, int], sections: dict[str, tuple[int, int, int]]
@@ -425,7 +466,9 @@ class _Reader:
         symbol = struct.Struct(self.end + layout)
         imports: set[str] = set()
         exports: set[str] = set()
-        for fields in symbol.iter_unpack(self._bytes(offset, count * symbol.size)):
+        raw = self._bytes(offset, count * symbol.size)
+        _check_limit(count, MAX_DYNAMIC_SYMBOLS, "dynamic symbols")
+        for fields in symbol.iter_unpack(raw):
             if self.bits == 64:
                 name_at, info, _, shndx, _, _ = fields
             else:
@@ -450,6 +493,7 @@ class _Reader:
         skipped = min(skip, size // entry.size) * entry.size
         offset, size = offset + skipped, size - skipped
         usable = size - size % entry.size
+        _check_limit(usable // entry.size, MAX_RELOCATIONS, f"relocations at {address:#x}")
         type_mask = 0xFFFFFFFF if self.bits == 64 else 0xFF
         for fields in entry.iter_unpack(self._bytes(offset, usable)):
             yield fields[0], fields[1] & type_mask

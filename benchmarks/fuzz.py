@@ -79,7 +79,8 @@ ADDRESS_SPACE_LIMIT: Final = 2 << 30
 """Worker address space: a crafted size that makes the loader allocate fails here."""
 TRACE_EVERY: Final = 50
 """One case in this many (per seed) runs under tracemalloc, for the per-case allocation peak."""
-MAX_SEED_BYTES: Final = 64 << 20
+MAX_SEED_BYTES: Final = 8 << 20
+"""Larger seeds are skipped by default (each case copies its seed: big seeds make few cases)."""
 BATCH: Final = 500
 
 
@@ -328,13 +329,15 @@ def seed_files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
-def load_seeds(paths: Iterator[Path], limit: int) -> list[Seed]:
+def load_seeds(paths: Iterator[Path], limit: int, max_bytes: int = MAX_SEED_BYTES) -> list[Seed]:
     """Readable seeds of a known format that parse cleanly (mutations start from sound files)."""
     seeds = []
     for path in paths:
-        data = path.read_bytes()[: MAX_SEED_BYTES + 1]
+        if path.stat().st_size > max_bytes:
+            continue
+        data = path.read_bytes()
         for fmt in FORMATS.values():
-            if not fmt.sniff(data[:64]) or len(data) > MAX_SEED_BYTES:
+            if not fmt.sniff(data[:64]):
                 continue
             layout = fmt.layout(data)
             try:
@@ -357,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=Path, nargs="*", default=None,
                         help="seed files or folders (default: build them with gcc)")  # fmt: skip
     parser.add_argument("--max-seeds", type=int, default=40)
+    parser.add_argument("--max-seed-bytes", type=int, default=MAX_SEED_BYTES)
     parser.add_argument("--seed", type=int, default=0, help="random seed of the run")
     parser.add_argument("--timeout", type=float, default=SOFT_TIMEOUT)
     parser.add_argument("--out", type=Path, default=Path("fuzz-findings"))
@@ -366,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="memsafe-fuzz-") as work:
         paths = seed_files(args.seeds) if args.seeds else built_seeds(Path(work))
-        seeds = load_seeds(paths, args.max_seeds)
+        seeds = load_seeds(paths, args.max_seeds, args.max_seed_bytes)
     if not seeds:
         print("no usable seeds", file=sys.stderr)
         return 2

@@ -343,7 +343,7 @@ def apply_edits(data: bytes, lay: Layout, edits: list[Edit]) -> bytes:
             del out[max(0, at) :]
         elif edit.kind == "byte" and out:
             out[edit.target % len(out)] = edit.choice % 256
-        elif edit.kind == "flip" and groups:
+        elif edit.kind == "flip" and groups and out:
             at = (_pick(groups, edit.target).at + edit.choice // 8 % 8) % len(out)
             out[at] ^= 1 << edit.choice % 8
         elif edit.kind == "set" and groups:

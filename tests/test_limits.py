@@ -21,7 +21,6 @@ from pytest_memsafe.evidence import elf, elf_dwarf, elf_language
 from pytest_memsafe.evidence.elf import ElfEvidence
 from pytest_memsafe.evidence.elf_dwarf import unit_producers
 from pytest_memsafe.files import MAX_BINARY_BYTES
-from tests.corpus import SOURCES, require_tool, run_tool
 from tests.test_malformed import (
     DT_GNU_HASH,
     DT_HASH,
@@ -177,15 +176,6 @@ def test_comment_is_read_up_to_its_limit(corpus: dict[str, Path], tmp_path: Path
 
 
 # --------------------------------------------------------------------------- language
-
-
-@pytest.fixture(scope="module")
-def debug_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The corpus extension built with DWARF (-g) and a .symtab."""
-    path = tmp_path_factory.mktemp("debug") / "debug.cpython-311-x86_64-linux-gnu.so"
-    run_tool([require_tool("gcc"), "-shared", "-fPIC", "-O2", "-g", "-DMODULE=debug",
-              f"-I{SOURCES}", str(SOURCES / "ext.c"), "-o", str(path)])  # fmt: skip
-    return path
 
 
 def _section_to(data: bytes, layout: Layout, name: str, payload: bytes) -> bytes:

@@ -69,8 +69,9 @@ def display_path(path: Path, rootdir: Path, named_as: tuple[Path, str] | None = 
 def inspect_file(path: Path, display: str, origin: Origin) -> Artifact | None:
     """Sniff one candidate file: an :class:`Artifact`, or None when it is not a binary.
 
-    A file that cannot be read (a broken symlink, no permission) is still an artifact, with
-    ``problem`` saying why, so that it is reported instead of silently dropped.
+    A file that cannot be read (a broken symlink, no permission, a FIFO or device) or that
+    is empty is still an artifact, with ``problem`` saying why, so that it is reported
+    instead of silently dropped.
     """
     try:
         with open_regular(str(path)) as handle:
@@ -87,6 +88,8 @@ def inspect_file(path: Path, display: str, origin: Origin) -> Artifact | None:
             origin=origin,
             problem=f"cannot read: {exc.strerror or exc}",
         )
+    if not head:  # an empty extension cannot be imported: worth an error, not silence
+        return Artifact(path=str(path), display=display, origin=origin, problem="empty file")
     fmt = sniff_format(head)
     if fmt is None:
         log.debug("memsafe: %s is not a binary (linker script or text?): skipped", display)
@@ -114,11 +117,20 @@ def _walk(root: Path, seen_dirs: set[tuple[int, int]], *, top: bool = True) -> I
         return
     for entry in entries:
         path = Path(entry.path)
-        if entry.is_dir():  # follows symlinks; loops are stopped by seen_dirs
+        if _is_dir(entry):  # follows symlinks; loops are stopped by seen_dirs
             if entry.name not in SKIPPED_DIRS:
                 yield from _walk(path, seen_dirs, top=False)
         elif is_candidate_name(entry.name):
-            yield path
+            yield path  # an unreadable one (a symlink loop...) is reported by inspect_file
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a directory or a symlink to one; False when the link cannot be
+    followed (a loop of symlinks raises ``ELOOP`` where a dangling one gives False)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def discover(

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import random
 import resource
 import signal
@@ -36,6 +35,7 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from types import FrameType
 from typing import Final
@@ -72,9 +72,9 @@ FORMATS: Final[dict[str, Format]] = {
 """Format name -> loader and layout. PE and Mach-O add a row each."""
 
 SOFT_TIMEOUT: Final = 2.0
-"""Seconds a case may run before the worker interrupts it (a hang)."""
-HARD_TIMEOUT_FACTOR: Final = 5
-"""The watchdog kills a worker stuck on one case this many soft timeouts long."""
+"""CPU seconds a case may use before the worker interrupts it (a hang)."""
+HARD_TIMEOUT_FACTOR: Final = 10
+"""The watchdog kills a worker stuck on one case this many soft timeouts of wall time."""
 ADDRESS_SPACE_LIMIT: Final = 2 << 30
 """Worker address space: a crafted size that makes the loader allocate fails here."""
 TRACE_EVERY: Final = 50
@@ -82,6 +82,9 @@ TRACE_EVERY: Final = 50
 MAX_SEED_BYTES: Final = 8 << 20
 """Larger seeds are skipped by default (each case copies its seed: big seeds make few cases)."""
 BATCH: Final = 500
+"""Cases per worker process."""
+REPORT_EVERY: Final = 100
+"""A worker sends its figures this often (a killed worker loses at most these outcomes)."""
 
 
 @dataclass
@@ -101,6 +104,8 @@ class Failure:
     edits: list[Edit]
     detail: str
     seconds: float = 0.0
+    reproduced: bool = True
+    """Whether it failed the same way when run again in the parent."""
 
 
 @dataclass
@@ -131,17 +136,18 @@ class Hang(BaseException):
 def run_case(seed: Seed, edits: list[Edit], timeout: float) -> tuple[str, float, str]:
     """(``evidence``/``malformed``/``crash``/``hang``, CPU seconds, detail) of one case.
 
-    CPU time, not wall time: on a shared machine a case descheduled for a second is not slow.
-    (The timeout is wall time: a hang is a hang however it comes about.)"""
+    CPU time, for the figure and the timeout alike: on a shared machine a case descheduled
+    for a second is not slow. A case blocked off the CPU is caught by the wall-clock
+    watchdog of :func:`run_cases` instead."""
     data = apply_edits(seed.data, seed.layout, edits)
     load = FORMATS[seed.fmt].load
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
         raise Hang
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
+    previous = signal.signal(signal.SIGPROF, on_alarm)
     started = time.process_time()
-    signal.setitimer(signal.ITIMER_REAL, timeout, timeout)
+    signal.setitimer(signal.ITIMER_PROF, timeout, timeout)
     try:
         load(data, seed.name)
         outcome, detail = "evidence", ""
@@ -152,17 +158,17 @@ def run_case(seed: Seed, edits: list[Edit], timeout: float) -> tuple[str, float,
     except Exception:  # the point of the fuzzer: any other exception is a finding
         outcome, detail = "crash", traceback.format_exc(limit=-8)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, previous)
     return outcome, time.process_time() - started, detail
 
 
 def _worker(
     seeds: list[Seed], run_seed: int, start: int, stop: int, timeout: float,
-    current: mp.sharedctypes.Synchronized, out: Connection,  # type: ignore[name-defined]
+    current: Synchronized[int], out: Connection,
 ) -> None:  # fmt: skip
-    """Run cases ``start..stop``; report failures as they happen and the stats at the end."""
-    os.nice(0)
+    """Run cases ``start..stop``; report failures as they happen, stats every
+    :data:`REPORT_EVERY` cases, then ``"done"``."""
     limit = ADDRESS_SPACE_LIMIT
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     stats = Stats()
@@ -186,8 +192,11 @@ def _worker(
             stats.malformed += 1
         else:
             out.send(Failure(outcome, case, seed.name, edits, detail, seconds))
-    stats.maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out.send(stats)
+        if stats.cases == REPORT_EVERY or case == stop - 1:
+            stats.maxrss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            out.send(stats)
+            stats = Stats()
+    out.send("done")
 
 
 def run_cases(seeds: list[Seed], run_seed: int, cases: int, timeout: float) -> Stats:
@@ -204,7 +213,7 @@ def run_cases(seeds: list[Seed], run_seed: int, cases: int, timeout: float) -> S
         )
         worker.start()
         send.close()
-        next_case = _watch(worker, receive, current, timeout, total, stop)
+        next_case = _watch(worker, receive, current, timeout, total, next_case, stop)
         if time.monotonic() - reported > 30:
             reported = time.monotonic()
             _progress(total, next_case, cases)
@@ -213,34 +222,40 @@ def run_cases(seeds: list[Seed], run_seed: int, cases: int, timeout: float) -> S
 
 def _watch(
     worker: mp.process.BaseProcess, receive: Connection, current: object, timeout: float,
-    total: Stats, stop: int,
+    total: Stats, start: int, stop: int,
 ) -> int:  # fmt: skip
-    """Collect one worker's reports; kill it when one case outlasts the hard timeout.
-    Returns the next case to run."""
-    last_case, since = -1, time.monotonic()
+    """Collect one worker's reports; kill it when one case outlasts the hard timeout, and
+    record a worker that dies (a segfault, the kernel's OOM killer) as a crash. Returns the
+    next case to run."""
+    last_case, since, counted = -1, time.monotonic(), start
     while True:
         if receive.poll(0.2):
             try:
                 message = receive.recv()
             except EOFError:
                 message = None
-            if isinstance(message, Stats):
-                _merge(total, message)
+            if message == "done":
                 worker.join()
                 return stop
+            if isinstance(message, Stats):
+                _merge(total, message)
+                counted += message.cases
+                continue
             if isinstance(message, Failure):
                 total.failures.append(message)
                 continue
-        case = current.value  # type: ignore[attr-defined]
+        case = int(current.value)  # type: ignore[attr-defined]
         if case != last_case:
             last_case, since = case, time.monotonic()
         elif time.monotonic() - since > HARD_TIMEOUT_FACTOR * timeout or not worker.is_alive():
-            died = "killed by the watchdog" if worker.is_alive() else f"exit {worker.exitcode}"
+            alive = worker.is_alive()
             worker.kill()
             worker.join()
-            total.failures.append(Failure("hang", case, "", [], died, time.monotonic() - since))
-            total.cases += 1
-            return int(case) + 1
+            kind, detail = ("hang", "killed by the watchdog") if alive else (
+                "crash", f"the worker died (exit status {worker.exitcode})")  # fmt: skip
+            total.failures.append(Failure(kind, case, "", [], detail, time.monotonic() - since))
+            total.cases += case + 1 - counted  # outcomes of the unreported cases are lost
+            return case + 1
 
 
 def _merge(total: Stats, part: Stats) -> None:
@@ -283,7 +298,12 @@ def minimise(seed: Seed, edits: list[Edit], kind: str, timeout: float) -> list[E
 def write_failure(out: Path, failure: Failure, seeds: dict[str, Seed], timeout: float) -> Path:
     """Minimise ``failure`` and write the input and a JSON note; returns the input's path."""
     seed = seeds[failure.seed]
-    edits = minimise(seed, failure.edits, failure.kind, timeout)
+    outcome, seconds, detail = run_case(seed, failure.edits, timeout)
+    failure.reproduced = outcome == failure.kind
+    if not failure.reproduced:  # e.g. a worker starved of CPU: keep the input, say so
+        failure.detail += f"; not reproduced: {outcome} in {seconds * 1000:.0f} ms CPU"
+    edits = minimise(seed, failure.edits, failure.kind, timeout) if failure.reproduced else []
+    edits = edits or failure.edits
     data = apply_edits(seed.data, seed.layout, edits)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{failure.kind}-{failure.case}-{seed.name}"
@@ -293,7 +313,10 @@ def write_failure(out: Path, failure: Failure, seeds: dict[str, Seed], timeout: 
         "case": failure.case,
         "seed": seed.name,
         "edits": [asdict(edit) for edit in edits],
-        "detail": run_case(seed, edits, timeout)[2] or failure.detail,
+        "reproduced": failure.reproduced,
+        "detail": (run_case(seed, edits, timeout)[2] if failure.reproduced else "")
+        or detail
+        or failure.detail,
     }
     (out / f"{stem}.json").write_text(json.dumps(note, indent=2) + "\n")
     return out / f"{stem}.bin"
@@ -331,7 +354,7 @@ def seed_files(paths: list[Path]) -> Iterator[Path]:
 
 def load_seeds(paths: Iterator[Path], limit: int, max_bytes: int = MAX_SEED_BYTES) -> list[Seed]:
     """Readable seeds of a known format that parse cleanly (mutations start from sound files)."""
-    seeds = []
+    seeds: list[Seed] = []
     for path in paths:
         if path.stat().st_size > max_bytes:
             continue
@@ -387,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     by_name = {seed.name: seed for seed in seeds}
     for failure in stats.failures:
-        if not failure.seed:  # killed by the watchdog: rebuild the case from its number
+        if not failure.seed:  # the worker was killed or died: rebuild the case from its number
             seed, edits = case_edits(args.seed, failure.case, seeds)
             failure.seed, failure.edits = seed.name, edits
         written = write_failure(args.out, failure, by_name, args.timeout)
@@ -400,12 +423,14 @@ def main(argv: list[str] | None = None) -> int:
 def report(stats: Stats, wall: float, args: argparse.Namespace) -> None:
     crashes = sum(f.kind == "crash" for f in stats.failures)
     hangs = sum(f.kind == "hang" for f in stats.failures)
+    unconfirmed = sum(not f.reproduced for f in stats.failures)
     slow, slow_case, slow_seed = stats.slowest
     peak, peak_case, peak_seed = stats.traced_peak
     print(f"cases:        {stats.cases} (run seed {args.seed}, timeout {args.timeout} s)")
     print(f"outcomes:     {stats.evidence} evidence, {stats.malformed} MalformedBinaryError")
     print(f"crashes:      {crashes}")
     print(f"hangs:        {hangs}")
+    print(f"not reproduced on a second run: {unconfirmed}")
     print(f"slowest case: {slow * 1000:.1f} ms CPU (case {slow_case}, {slow_seed})")
     print(f"mean case:    {stats.seconds / max(1, stats.cases) * 1000:.2f} ms CPU")
     print(f"peak traced:  {peak / 1e6:.1f} MB in one case (1 in {TRACE_EVERY} traced; "

@@ -97,31 +97,51 @@ def inspect_file(path: Path, display: str, origin: Origin) -> Artifact | None:
     return Artifact(path=str(path.resolve()), display=display, origin=origin, format=fmt)
 
 
-def _walk(root: Path, seen_dirs: set[tuple[int, int]], *, top: bool = True) -> Iterator[Path]:
+def _walk(root: Path, seen_dirs: set[tuple[int, int]]) -> Iterator[Path]:
     """Candidate files under ``root`` in sorted order, following directory symlinks once.
 
-    A directory below ``root`` holding ``pyvenv.cfg`` or ``conda-meta`` is a virtualenv and
+    Depth first with an explicit stack, not recursion: a tree nested thousands of folders
+    deep is walked like any other.
+    """
+    stack = [_listing(root, seen_dirs, top=True)]
+    while stack:
+        found = next(stack[-1], None)
+        if found is None:
+            stack.pop()
+            continue
+        path, is_dir = found
+        if is_dir:
+            stack.append(_listing(path, seen_dirs, top=False))
+        else:
+            yield path
+
+
+def _listing(
+    folder: Path, seen_dirs: set[tuple[int, int]], *, top: bool
+) -> Iterator[tuple[Path, bool]]:
+    """(path, is a directory to walk) of the entries of ``folder`` worth a look, sorted.
+
+    A directory below the top holding ``pyvenv.cfg`` or ``conda-meta`` is a virtualenv and
     is skipped; spotting it in the listing we read anyway costs no extra system call.
     """
     try:
-        stat = root.stat()
-        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+        stat = folder.stat()
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError as exc:
-        log.debug("memsafe: cannot list %s: %s", root, exc)
+        log.debug("memsafe: cannot list %s: %s", folder, exc)
         return
     if (stat.st_dev, stat.st_ino) in seen_dirs:
         return  # a symlink loop or a second route to the same directory
     seen_dirs.add((stat.st_dev, stat.st_ino))
     if not top and any(entry.name in VIRTUALENV_MARKERS for entry in entries):
-        log.debug("memsafe: %s is a virtualenv: skipped", root)
+        log.debug("memsafe: %s is a virtualenv: skipped", folder)
         return
     for entry in entries:
-        path = Path(entry.path)
         if _is_dir(entry):  # follows symlinks; loops are stopped by seen_dirs
             if entry.name not in SKIPPED_DIRS:
-                yield from _walk(path, seen_dirs, top=False)
+                yield Path(entry.path), True
         elif is_candidate_name(entry.name):
-            yield path  # an unreadable one (a symlink loop...) is reported by inspect_file
+            yield Path(entry.path), False  # unreadable ones are reported by inspect_file
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:

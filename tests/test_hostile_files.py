@@ -15,7 +15,9 @@ from typing import Final
 
 import pytest
 
+from pytest_memsafe.discovery import discover
 from pytest_memsafe.files import MAX_BINARY_BYTES
+from pytest_memsafe.model import BinaryFormat
 from tests.test_plugin import CHECKS, GOOD
 
 PKG: Final = "src/pkg"
@@ -188,3 +190,30 @@ def test_sparse_multi_gigabyte_file_is_refused_unread(
         f"file size: {4 << 30} exceeds the limit of {MAX_BINARY_BYTES}",
         store=store,
     )
+
+
+# --------------------------------------------------------------------------- depth
+
+DEPTH: Final = 1_500
+"""Deeper than Python's default recursion limit (1,000)."""
+
+
+def test_deep_tree_is_walked_without_recursion(corpus: dict[str, Path], tmp_path: Path) -> None:
+    """Discovery walks with a stack; pytest's own collection of such a tree (its
+    ``genitems`` recurses per folder) is pytest's business, so this calls discover()."""
+    folder = tmp_path / "deep"
+    folder.mkdir()
+    cwd = Path.cwd()
+    try:
+        os.chdir(folder)  # relative mkdirs keep each path short
+        for _ in range(DEPTH):
+            os.mkdir("d")
+            os.chdir("d")
+        shutil.copy(corpus["hardened"], "_deep.abi3.so")
+    finally:
+        os.chdir(cwd)
+
+    found = discover([(folder, "deep")], rootdir=tmp_path, formats={BinaryFormat.ELF})
+
+    assert [artifact.display for artifact in found] == ["deep/" + "d/" * DEPTH + "_deep.abi3.so"]
+    assert found[0].problem is None

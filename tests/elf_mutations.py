@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 import struct
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
 __all__ = [
     "KINDS",
@@ -336,7 +336,7 @@ def apply_edits(data: bytes, lay: Layout, edits: list[Edit]) -> bytes:
     fields = lay.fields
     boundaries = sorted(lay.boundaries)
     regions = list(lay.regions.values())
-    byteorder = "little" if lay.order == "<" else "big"
+    byteorder: Literal["little", "big"] = "little" if lay.order == "<" else "big"
     for edit in edits:
         if edit.kind == "cut" and boundaries:
             at = boundaries[edit.target % len(boundaries)] + edit.choice % 3 - 1
@@ -383,10 +383,10 @@ def _pick(groups: list[list[Field]], target: int) -> Field:
     return group[target // len(groups) % len(group)]
 
 
-def _write(out: bytearray, fld: Field, value: int, byteorder: str) -> None:
+def _write(out: bytearray, fld: Field, value: int, byteorder: Literal["little", "big"]) -> None:
     if fld.at + fld.width <= len(out):
         value %= 1 << 8 * fld.width
-        out[fld.at : fld.at + fld.width] = value.to_bytes(fld.width, byteorder)  # type: ignore[arg-type]
+        out[fld.at : fld.at + fld.width] = value.to_bytes(fld.width, byteorder)
 
 
 RANDOM_KINDS: Final = (

@@ -198,22 +198,38 @@ DEPTH: Final = 1_500
 """Deeper than Python's default recursion limit (1,000)."""
 
 
+def _nest(folder: Path, depth: int, build: bool) -> None:
+    """Make (or remove) ``depth`` folders ``d`` nested in ``folder``, without recursion:
+    pytest's own clean-up of old temporary directories (``shutil.rmtree``) recurses."""
+    cwd = Path.cwd()
+    try:
+        os.chdir(folder)
+        for _ in range(depth):
+            if build:
+                os.mkdir("d")
+            os.chdir("d")
+        for name in () if build else os.listdir("."):
+            os.unlink(name)
+        for _ in range(0 if build else depth):
+            os.chdir("..")
+            os.rmdir("d")
+    finally:
+        os.chdir(cwd)
+
+
 def test_deep_tree_is_walked_without_recursion(corpus: dict[str, Path], tmp_path: Path) -> None:
     """Discovery walks with a stack; pytest's own collection of such a tree (its
     ``genitems`` recurses per folder) is pytest's business, so this calls discover()."""
     folder = tmp_path / "deep"
     folder.mkdir()
-    cwd = Path.cwd()
+    _nest(folder, DEPTH, build=True)
     try:
-        os.chdir(folder)  # relative mkdirs keep each path short
-        for _ in range(DEPTH):
-            os.mkdir("d")
-            os.chdir("d")
-        shutil.copy(corpus["hardened"], "_deep.abi3.so")
+        shutil.copy(corpus["hardened"], folder / ("d/" * DEPTH + "_deep.abi3.so"))
+
+        found = discover([(folder, "deep")], rootdir=tmp_path, formats={BinaryFormat.ELF})
+
+        assert [a.display for a in found] == ["deep/" + "d/" * DEPTH + "_deep.abi3.so"]
+        assert found[0].problem is None
     finally:
-        os.chdir(cwd)
-
-    found = discover([(folder, "deep")], rootdir=tmp_path, formats={BinaryFormat.ELF})
-
-    assert [artifact.display for artifact in found] == ["deep/" + "d/" * DEPTH + "_deep.abi3.so"]
-    assert found[0].problem is None
+        _nest(folder, DEPTH, build=False)
+    assert not any(folder.iterdir())

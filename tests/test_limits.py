@@ -139,6 +139,21 @@ def test_gnu_hash_chain_over_the_limit(corpus: dict[str, Path], tmp_path: Path) 
     expect_error(outcome, f"last DT_GNU_HASH chain: {elf.MAX_HASH_CHAIN + 1} exceeds")
 
 
+def test_gnu_hash_buckets_over_the_limit(corpus: dict[str, Path], tmp_path: Path) -> None:
+    """Read as one array of words, bounded: a tuple of ints would take 9x the file size."""
+    data, layout = original(corpus, NOSEC)
+    out = bytearray(data)
+    nbuckets = elf.MAX_HASH_BUCKETS + 1
+    table_at = _appended(out, struct.pack("<IIII", nbuckets, 0, 1, 6) + bytes(8 + 4 * nbuckets))
+    kept = [(e.tag, e.value) for e in layout.dynamic if e.tag not in (DT_HASH, DT_GNU_HASH)]
+
+    outcome = load_bytes(
+        tmp_path / "lib.so", _with_dynamic(out, layout, [*kept, (DT_GNU_HASH, table_at)])
+    )
+
+    expect_error(outcome, f"DT_GNU_HASH buckets: {nbuckets} exceeds the limit")
+
+
 @pytest.mark.parametrize(
     ("constant", "message"),
     [

@@ -11,10 +11,12 @@ minutes of work.) Language signals are read in the same pass by :mod:`.elf_langu
 
 from __future__ import annotations
 
+import array
 import hashlib
 import io
 import mmap
 import struct
+import sys
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -84,6 +86,8 @@ MAX_DYNAMIC_TAGS: Final = 1 << 16
 on past this fails: the tags after it (``DT_TEXTREL``...) would otherwise go unseen."""
 MAX_DYNAMIC_SYMBOLS: Final = 1 << 21
 """Dynamic symbols read; the largest real libraries export a few hundred thousand."""
+MAX_HASH_BUCKETS: Final = 1 << 21
+"""``DT_GNU_HASH`` buckets read (a linker makes about one per four symbols)."""
 MAX_HASH_CHAIN: Final = 1 << 16
 """Entries of the last ``DT_GNU_HASH`` chain walked to count the symbols (real: a few)."""
 MAX_RELOCATIONS: Final = 1 << 22
@@ -184,6 +188,8 @@ ELF_CLASSES: Final = {1: 32, 2: 64}
 ELF_DATA: Final = {1: True, 2: False}
 """``EI_DATA`` -> little-endian."""
 SHN_XINDEX: Final = 0xFFFF
+U32_TYPECODE: Final = next(code for code in "IL" if array.array(code).itemsize == 4)
+"""``array`` type of 32-bit words: bucket tables are read into one, not into a tuple of ints."""
 _STRUCTS: dict[tuple[bool, int], ELFStructs] = {}
 
 
@@ -439,9 +445,10 @@ class _Reader:
             self.end + "IIII", self._bytes(offset, 16)
         )
         buckets_at = offset + 16 + bloom_size * (self.bits // 8)
-        buckets = struct.unpack_from(
-            f"{self.end}{nbuckets}I", self._bytes(buckets_at, 4 * nbuckets)
-        )
+        buckets = array.array(U32_TYPECODE, self._bytes(buckets_at, 4 * nbuckets))
+        _check_limit(nbuckets, MAX_HASH_BUCKETS, "DT_GNU_HASH buckets")
+        if (sys.byteorder == "little") != self.little_endian:
+            buckets.byteswap()
         highest = max(buckets, default=0)
         if highest < symoffset:
             return int(symoffset)

@@ -45,7 +45,16 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_memsafe.errors import MalformedBinaryError  # noqa: E402
 from pytest_memsafe.evidence.elf import load_elf_bytes  # noqa: E402
-from tests.elf_mutations import Edit, Layout, apply_edits, elf_layout, random_edits  # noqa: E402
+from tests.elf_mutations import (  # noqa: E402
+    Edit,
+    Layout,
+    apply_edits,
+    byte_layout,
+    elf_layout,
+    random_edits,
+)
+
+__all__ = ["FORMATS", "Format", "byte_layout", "main"]
 
 Loader = Callable[[bytes, str], object]
 """Reads one file's evidence from memory; raises ``MalformedBinaryError`` when it cannot."""
@@ -69,7 +78,9 @@ def _load_elf(data: bytes, label: str) -> object:
 FORMATS: Final[dict[str, Format]] = {
     "elf": Format("elf", lambda head: head[:4] == b"\x7fELF", _load_elf, elf_layout),
 }
-"""Format name -> loader and layout. PE and Mach-O add a row each."""
+"""Format name -> loader and layout. PE and Mach-O add a row each: their sniff, a loader
+``(bytes, label) -> evidence`` raising ``MalformedBinaryError``, and ``byte_layout`` (format-
+blind word and region edits) until they have a structure-aware layout like ``elf_layout``."""
 
 SOFT_TIMEOUT: Final = 2.0
 """CPU seconds a case may use before the worker interrupts it (a hang)."""
@@ -352,8 +363,11 @@ def seed_files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
-def load_seeds(paths: Iterator[Path], limit: int, max_bytes: int = MAX_SEED_BYTES) -> list[Seed]:
-    """Readable seeds of a known format that parse cleanly (mutations start from sound files)."""
+def load_seeds(
+    paths: Iterator[Path], limit: int, max_bytes: int = MAX_SEED_BYTES, *, blind: bool = False
+) -> list[Seed]:
+    """Readable seeds of a known format that parse cleanly (mutations start from sound files);
+    ``blind`` lays every seed out with :func:`byte_layout`."""
     seeds: list[Seed] = []
     for path in paths:
         if path.stat().st_size > max_bytes:
@@ -362,7 +376,7 @@ def load_seeds(paths: Iterator[Path], limit: int, max_bytes: int = MAX_SEED_BYTE
         for fmt in FORMATS.values():
             if not fmt.sniff(data[:64]):
                 continue
-            layout = fmt.layout(data)
+            layout = byte_layout(data) if blind else fmt.layout(data)
             try:
                 fmt.load(data, path.name)
             except MalformedBinaryError:
@@ -387,13 +401,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed of the run")
     parser.add_argument("--timeout", type=float, default=SOFT_TIMEOUT)
     parser.add_argument("--out", type=Path, default=Path("fuzz-findings"))
+    parser.add_argument("--blind", action="store_true",
+                        help="format-blind edits (words and regions) instead of structures")  # fmt: skip
     parser.add_argument("--replay", type=int, nargs="*", default=None,
                         help="run only these case numbers, in this process")  # fmt: skip
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="memsafe-fuzz-") as work:
         paths = seed_files(args.seeds) if args.seeds else built_seeds(Path(work))
-        seeds = load_seeds(paths, args.max_seeds, args.max_seed_bytes)
+        seeds = load_seeds(paths, args.max_seeds, args.max_seed_bytes, blind=args.blind)
     if not seeds:
         print("no usable seeds", file=sys.stderr)
         return 2

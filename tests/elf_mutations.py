@@ -24,6 +24,7 @@ __all__ = [
     "Field",
     "Layout",
     "apply_edits",
+    "byte_layout",
     "elf_layout",
     "random_edits",
 ]
@@ -293,6 +294,23 @@ def _bytes_of(lay: Layout, offset: int, size: int, structure: str, label: str) -
         at = offset + index * size // min(BYTES_PER_REGION, size)
         lay.add(structure, f"{label}+{at - offset}", at, 1)
         lay.add(structure, f"{label}+{at - offset}:4", at - at % 4, 4)
+
+
+def byte_layout(data: bytes) -> Layout:
+    """A format-blind layout, for a format without its own (PE, Mach-O until they get one):
+    every 32-bit word of the first KiB (the headers) and an even sample of the rest, regions
+    of a sixteenth of the file, boundaries every 16 bytes of the first KiB and at each
+    region."""
+    lay = Layout(size=len(data), bits=32, order="<")
+    head = min(len(data), 1024)
+    words = [*range(0, head - 3, 4), *(head + i * (len(data) - head) // 256 for i in range(256))]
+    for at in words:
+        lay.add("ehdr", f"word@{at:#x}", at - at % 4, 4)
+    chunk = max(1, len(data) // 16)
+    for index in range(16):
+        lay.regions[f"part{index}"] = (index * chunk, chunk)
+    lay.boundaries = {*range(0, head + 1, 16), *range(0, len(data) + 1, chunk)}
+    return lay
 
 
 # --------------------------------------------------------------------------- edits

@@ -402,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=SOFT_TIMEOUT)
     parser.add_argument("--out", type=Path, default=Path("fuzz-findings"))
     parser.add_argument("--blind", action="store_true",
-                        help="format-blind edits (words and regions) instead of structures")  # fmt: skip
+                        help="format-blind word and region edits")  # fmt: skip
     parser.add_argument("--replay", type=int, nargs="*", default=None,
                         help="run only these case numbers, in this process")  # fmt: skip
     args = parser.parse_args(argv)

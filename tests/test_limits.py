@@ -25,7 +25,9 @@ from tests.test_malformed import (
     DT_GNU_HASH,
     DT_HASH,
     HEADER_FIELDS,
+    PH_OFFSET,
     PHDR_SIZE,
+    PT_NOTE,
     SH_OFFSET,
     SH_SIZE,
     Layout,
@@ -174,6 +176,19 @@ def test_counted_tables_over_a_lowered_limit(
 
     expect_error(outcome, message)
     assert "exceeds the limit of 2" in str(outcome)
+
+
+def test_note_segments_over_the_limit(corpus: dict[str, Path], tmp_path: Path) -> None:
+    data, layout = original(corpus, HARD)
+    out = bytearray(data)
+    size = elf.MAX_NOTE_BYTES + 12
+    notes_at = _appended(out, bytes(size))  # empty notes, 12 bytes each
+    note = layout.segment(PT_NOTE).header_at
+    struct.pack_into("<QQQQ", out, note + PH_OFFSET, notes_at, notes_at, 0, size)
+
+    outcome = load_bytes(tmp_path / "lib.so", bytes(out))
+
+    expect_error(outcome, f"note bytes: {size} exceeds the limit of {elf.MAX_NOTE_BYTES}")
 
 
 def test_comment_is_read_up_to_its_limit(corpus: dict[str, Path], tmp_path: Path) -> None:

@@ -541,8 +541,7 @@ class _Reader:
         align = 8 if self.bits == 64 else 4
         note_segments = [s for s in self.segments if s.p_type == PT_GNU_PROPERTY]
         note_segments = note_segments or [s for s in self.segments if s.p_type == PT_NOTE]
-        if sum(seg.filesz for seg in note_segments) > MAX_NOTE_BYTES:
-            raise _Truncated(f"note segments exceed {MAX_NOTE_BYTES} bytes")
+        _check_limit(sum(seg.filesz for seg in note_segments), MAX_NOTE_BYTES, "note bytes")
         for seg in note_segments:
             for n_type, name, desc in self._notes(seg.offset, seg.filesz):
                 if n_type != NT_GNU_PROPERTY_TYPE_0 or name != b"GNU\0":

@@ -87,8 +87,9 @@ def inspect_file(path: Path, display: str, origin: Origin) -> list[Artifact]:
     """Sniff one candidate file: its :class:`Artifact` (one per slice of a universal Mach-O
     file), or none when it is not a binary.
 
-    A file that cannot be read (a broken symlink, no permission) is still an artifact, with
-    ``problem`` saying why, so that it is reported instead of silently dropped.
+    A file that cannot be read (a broken symlink, no permission, a FIFO or device) or that
+    is empty is still an artifact, with ``problem`` saying why, so that it is reported
+    instead of silently dropped.
     """
     try:
         with open_regular(str(path)) as handle:
@@ -101,6 +102,8 @@ def inspect_file(path: Path, display: str, origin: Origin) -> list[Artifact]:
     except OSError as exc:
         problem = f"cannot read: {exc.strerror or exc}"
         return [Artifact(path=str(path), display=display, origin=origin, problem=problem)]
+    if not head:  # an empty extension cannot be imported: worth an error, not silence
+        return [Artifact(path=str(path), display=display, origin=origin, problem="empty file")]
     fmt = sniff_format(head)
     if fmt is None:
         log.debug("memsafe: %s is not a binary (linker script or text?): skipped", display)
@@ -109,31 +112,60 @@ def inspect_file(path: Path, display: str, origin: Origin) -> list[Artifact]:
     return images(artifact, head)
 
 
-def _walk(root: Path, seen_dirs: set[tuple[int, int]], *, top: bool = True) -> Iterator[Path]:
+def _walk(root: Path, seen_dirs: set[tuple[int, int]]) -> Iterator[Path]:
     """Candidate files under ``root`` in sorted order, following directory symlinks once.
 
-    A directory below ``root`` holding ``pyvenv.cfg`` or ``conda-meta`` is a virtualenv and
+    Depth first with an explicit stack, not recursion: a tree nested thousands of folders
+    deep is walked like any other.
+    """
+    stack = [_listing(root, seen_dirs, top=True)]
+    while stack:
+        found = next(stack[-1], None)
+        if found is None:
+            stack.pop()
+            continue
+        path, is_dir = found
+        if is_dir:
+            stack.append(_listing(path, seen_dirs, top=False))
+        else:
+            yield path
+
+
+def _listing(
+    folder: Path, seen_dirs: set[tuple[int, int]], *, top: bool
+) -> Iterator[tuple[Path, bool]]:
+    """(path, is a directory to walk) of the entries of ``folder`` worth a look, sorted.
+
+    A directory below the top holding ``pyvenv.cfg`` or ``conda-meta`` is a virtualenv and
     is skipped; spotting it in the listing we read anyway costs no extra system call.
     """
     try:
-        stat = root.stat()
-        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+        stat = folder.stat()
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError as exc:
-        log.debug("memsafe: cannot list %s: %s", root, exc)
+        log.debug("memsafe: cannot list %s: %s", folder, exc)
         return
     if (stat.st_dev, stat.st_ino) in seen_dirs:
         return  # a symlink loop or a second route to the same directory
     seen_dirs.add((stat.st_dev, stat.st_ino))
     if not top and any(entry.name in VIRTUALENV_MARKERS for entry in entries):
-        log.debug("memsafe: %s is a virtualenv: skipped", root)
+        log.debug("memsafe: %s is a virtualenv: skipped", folder)
         return
     for entry in entries:
-        path = Path(entry.path)
-        if entry.is_dir():  # follows symlinks; loops are stopped by seen_dirs
+        if _is_dir(entry):  # follows symlinks; loops are stopped by seen_dirs
             if entry.name not in SKIPPED_DIRS:
-                yield from _walk(path, seen_dirs, top=False)
+                yield Path(entry.path), True
         elif is_candidate_name(entry.name):
-            yield path
+            yield Path(entry.path), False  # unreadable ones are reported by inspect_file
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a directory or a symlink to one; False when the link cannot be
+    followed (a loop of symlinks raises ``ELOOP`` where a dangling one gives False)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def discover(

@@ -108,6 +108,9 @@ def wheel_artifacts(
             except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
                 found.append(artifact(name, problem=f"cannot read member: {exc}"))
                 continue
+            if not head:  # an empty extension cannot be imported
+                found.append(artifact(name, problem="empty file"))
+                continue
             fmt = sniff_format(head)
             if fmt is not None and fmt in formats:
                 found.extend(images(artifact(name, fmt=fmt), head))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
-from tests.corpus import build_all
+from tests.corpus import SOURCES, build_all, require_tool, run_tool
 from tests.macho_corpus import build_macho_all
 from tests.pe_corpus import build_pe_all
 
@@ -47,6 +47,16 @@ def macho_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every Mach-O variant, built with clang + ld64.lld and verified with llvm-objdump:
     name -> path (tests/macho_corpus.py)."""
     return build_macho_all(tmp_path_factory.mktemp("macho-corpus"))
+
+
+@pytest.fixture(scope="session")
+def debug_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus extension built with DWARF (``-g``): ``.symtab``, ``.eh_frame``,
+    ``.debug_info``/``_abbrev``/``_str``, ``.comment`` and ``.rodata`` all present."""
+    path = tmp_path_factory.mktemp("debug") / "debug.cpython-311-x86_64-linux-gnu.so"
+    run_tool([require_tool("gcc"), "-shared", "-fPIC", "-O2", "-g", "-DMODULE=debug",
+              f"-I{SOURCES}", str(SOURCES / "ext.c"), "-o", str(path)])  # fmt: skip
+    return path
 
 
 @pytest.fixture

@@ -289,8 +289,8 @@ def test_malformed_files_are_error_items_and_the_rest_is_checked(
     assert outcomes["errors"] == 2 * 11 + 2 * 9  # every check of each broken file or slice
     result.stdout.fnmatch_lines(
         [
-            "*lying.so[[]arm64[]]*fat slice 1 claims bytes*",
-            "*sections.pyd: malformed PE: NumberOfSections 65535 exceeds 96*",
+            "*lying.so[[]arm64[]]: truncated or corrupt Mach-O: fat slice 1 claims bytes*",
+            "*sections.pyd: malformed PE: NumberOfSections: 65535 exceeds the limit of 96*",
         ],
         consecutive=False,
     )

@@ -22,6 +22,9 @@ from .macho_records import CodeSignature, MachoEvidence, MachoSegment, MachoSlic
 from .reading import (
     Buffer,
     Corrupt,
+    OverLimit,
+    Truncated,
+    check_limit,
     digest_of,
     import_parser,
     read_file,
@@ -104,16 +107,17 @@ def _images(data: Buffer) -> list[tuple[int, int, int, int]]:
         endian, _ = _thin_magic(data, 0)
         cputype, cpusubtype = struct.unpack_from(endian + "iI", data, 4)
         return [(0, len(data), cputype, cpusubtype)]
-    if not 0 < count <= MAX_FAT_SLICES:
-        raise Corrupt(f"fat header claims {count} slices (limit {MAX_FAT_SLICES})")
+    if not count:
+        raise Corrupt("fat header lists no slices")
+    check_limit(count, MAX_FAT_SLICES, "fat slices")
     entry, layout = (20, ">iIII") if magic == FAT_MAGIC else (32, ">iIQQ")
     if 8 + count * entry > len(data):
-        raise Corrupt(f"fat header's {count} slice entries run past the end of the file")
+        raise Truncated(f"fat header's {count} slice entries run past the end of the file")
     images = []
     for index in range(count):
         cputype, cpusubtype, offset, size = struct.unpack_from(layout, data, 8 + index * entry)
         if offset + size > len(data) or size < 28 or offset < 8:
-            raise Corrupt(
+            raise Truncated(
                 f"fat slice {index} claims bytes {offset}..{offset + size} of a "
                 f"{len(data)}-byte file"
             )
@@ -135,10 +139,9 @@ def _check_layout(data: Buffer, offset: int, size: int) -> None:
     if size < header:
         raise Corrupt("image too short for its header")
     ncmds, sizeofcmds = struct.unpack_from(endian + "II", data, offset + 16)
-    if ncmds > MAX_LOAD_COMMANDS:
-        raise Corrupt(f"{ncmds} load commands (limit {MAX_LOAD_COMMANDS})")
+    check_limit(ncmds, MAX_LOAD_COMMANDS, "load commands")
     if header + sizeofcmds > size:
-        raise Corrupt(f"load commands ({sizeofcmds} bytes) run past the end of the image")
+        raise Truncated(f"load commands ({sizeofcmds} bytes) run past the end of the image")
     position, end = offset + header, offset + header + sizeofcmds
     sections = section_bytes = 0
     for _ in range(ncmds):
@@ -152,8 +155,7 @@ def _check_layout(data: Buffer, offset: int, size: int) -> None:
             sections += count
             section_bytes += read
         position += cmdsize
-    if sections > MAX_SECTIONS:
-        raise Corrupt(f"{sections} sections (limit {MAX_SECTIONS})")
+    check_limit(sections, MAX_SECTIONS, "sections")
     if section_bytes > size:
         raise Corrupt("sections overlap: their contents add up to more than the image")
 
@@ -166,8 +168,7 @@ def _segment_sections(
     head, entry = (72, 80) if wide else (56, 68)
     nsects_at = position + (64 if wide else 48)
     (nsects,) = struct.unpack_from(endian + "I", data, nsects_at)
-    if nsects > MAX_SECTIONS:
-        raise Corrupt(f"a segment claims {nsects} sections (limit {MAX_SECTIONS})")
+    check_limit(nsects, MAX_SECTIONS, "sections in one segment")
     size_field = "Q" if wide else "I"
     read = 0
     for index in range(nsects):
@@ -194,7 +195,7 @@ def _macholib(macholib: ModuleType, data: Buffer, label: str) -> Any:
     try:
         parsed.load(data if not isinstance(data, bytes) else io.BytesIO(data))
     except OSError as exc:  # macholib's window over one image: an offset outside it
-        raise Corrupt(f"{exc} (truncated?)") from exc
+        raise Truncated(str(exc)) from exc
     return parsed
 
 
@@ -310,7 +311,7 @@ class _Image:
     def span(self, start: int, length: int, what: str) -> int:
         """The buffer offset of ``length`` bytes at image offset ``start`` (checked)."""
         if start < 0 or length < 0 or start + length > self.size:
-            raise Corrupt(f"{what} at {start}+{length} lies outside the {self.size}-byte image")
+            raise Truncated(f"{what} at {start}+{length} lies outside the {self.size}-byte image")
         return self.offset + start
 
     def cstring(self, start: int, limit: int, what: str) -> str:
@@ -320,7 +321,7 @@ class _Image:
         raw = self.data[at : stop if end < 0 else end]
         self.name_budget -= len(raw) + 1
         if self.name_budget < 0:
-            raise Corrupt(f"names read exceed {NAME_BYTES_PER_IMAGE_BYTE}x the image size")
+            raise OverLimit(f"names read exceed {NAME_BYTES_PER_IMAGE_BYTE}x the image size")
         return raw.decode("utf-8", "replace")
 
     def symbols(self, symtab: Any, dysymtab: Any) -> tuple[set[str], frozenset[str]]:
@@ -397,8 +398,9 @@ class _Image:
         magic, _, count = struct.unpack_from(">III", self.data, base)
         if magic != CSMAGIC_EMBEDDED_SIGNATURE:
             raise Corrupt(f"code signature magic {magic:#x} is not an embedded signature")
-        if count > MAX_SIGNATURE_BLOBS or 12 + 8 * count > datasize:
-            raise Corrupt(f"code signature claims {count} blobs")
+        check_limit(count, MAX_SIGNATURE_BLOBS, "code signature blobs")
+        if 12 + 8 * count > datasize:
+            raise Truncated(f"code signature's {count} blob entries run past it")
         flags = identifier = None
         certificates = False
         for index in range(count):

@@ -16,6 +16,8 @@ from .pe_records import WATCHED_SYMBOLS, LoadConfig, PeEvidence, PeSection
 from .reading import (
     Buffer,
     Corrupt,
+    Truncated,
+    check_limit,
     digest_of,
     import_parser,
     read_file,
@@ -101,11 +103,10 @@ def _check_layout(data: Buffer) -> None:
     if e_lfanew + 24 > len(data) or data[e_lfanew : e_lfanew + 4] != b"PE\0\0":
         raise Corrupt(f"no PE signature at e_lfanew {e_lfanew:#x}")
     count, _, _, _, optional_size = struct.unpack_from("<HIIIH", data, e_lfanew + 6)
-    if count > MAX_SECTIONS:
-        raise Corrupt(f"NumberOfSections {count} exceeds {MAX_SECTIONS}")
+    check_limit(count, MAX_SECTIONS, "NumberOfSections")
     table = e_lfanew + 24 + optional_size
     if table + 40 * count > len(data):
-        raise Corrupt(f"section table ({count} sections at {table:#x}) runs past the end")
+        raise Truncated(f"section table ({count} sections at {table:#x}) runs past the end")
 
 
 def _check_sections(pe: Any, size: int) -> None:
@@ -114,7 +115,7 @@ def _check_sections(pe: Any, size: int) -> None:
         start, length = section.PointerToRawData, section.SizeOfRawData
         if length and start + length > size:
             name = _text(section.Name.rstrip(b"\0"))
-            raise Corrupt(
+            raise Truncated(
                 f"section {name} claims file bytes {start:#x}..{start + length:#x} of a "
                 f"{size:#x}-byte file (truncated?)"
             )
@@ -227,7 +228,7 @@ def _linked_in(data: Buffer, file_header: Any) -> frozenset[str]:
         return frozenset()
     strings = start + count * COFF_SYMBOL_SIZE
     if strings > len(data):
-        raise Corrupt(f"COFF symbol table ({count} symbols at {start:#x}) runs past the end")
+        raise Truncated(f"COFF symbol table ({count} symbols at {start:#x}) runs past the end")
     wanted = {name.encode(): name for name in WATCHED_SYMBOLS}
     found: set[str] = set()
     index = 0

@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import TypeVar
 
 from ..errors import MalformedBinaryError
-from ..files import open_regular
+from ..files import MAX_BINARY_BYTES, open_regular
 
 __all__ = [
     "Buffer",
@@ -37,6 +37,25 @@ class Corrupt(ValueError):
     names the structure and becomes the detail of the :class:`MalformedBinaryError`."""
 
 
+class Truncated(Corrupt):
+    """A structure points outside the file (cut short, or an offset that lies)."""
+
+
+class OverLimit(Corrupt):
+    """A count or size read from the file exceeds one of the loaders' hard limits."""
+
+
+def over(what: str, count: int, limit: int) -> str:
+    """The message of a hard limit: ``<what>: <count> exceeds the limit of <limit>``."""
+    return f"{what}: {count} exceeds the limit of {limit}"
+
+
+def check_limit(count: int, limit: int, what: str) -> None:
+    """Raise :class:`OverLimit` when ``count`` exceeds ``limit``."""
+    if count > limit:
+        raise OverLimit(over(what, count, limit))
+
+
 DATA_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
     KeyError,
@@ -51,10 +70,15 @@ hide: each loader keeps its own logic free of these by bounding every read)."""
 
 
 def read_file(path: str, parse: Callable[[Buffer], T]) -> T:
-    """Map the regular file at ``path`` read-only and parse it (an empty file is malformed)."""
+    """Map the regular file at ``path`` read-only and parse it. An empty file is malformed;
+    one over :data:`MAX_BINARY_BYTES` (a sparse multi-GB file) is refused before it is
+    mapped or hashed."""
     with open_regular(path) as handle:
-        if not handle.seek(0, 2):
+        size = handle.seek(0, 2)
+        if not size:
             raise MalformedBinaryError(path, "empty file")
+        if size > MAX_BINARY_BYTES:
+            raise MalformedBinaryError(path, over("file size", size, MAX_BINARY_BYTES))
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
             return parse(data)
 
@@ -83,11 +107,15 @@ def translated(
         return read()
     except MalformedBinaryError:
         raise
-    except OSError as exc:
-        raise MalformedBinaryError(label, f"cannot read: {exc.strerror or exc}") from exc
+    except Truncated as exc:
+        raise MalformedBinaryError(label, f"truncated or corrupt {kind}: {exc}") from exc
     except Corrupt as exc:
         raise MalformedBinaryError(label, f"malformed {kind}: {exc}") from exc
-    except (*parser_errors, *DATA_ERRORS) as exc:
+    except OSError as exc:
+        raise MalformedBinaryError(label, f"cannot read: {exc.strerror or exc}") from exc
+    except parser_errors as exc:
+        raise MalformedBinaryError(label, f"malformed {kind}: {exc}") from exc
+    except DATA_ERRORS as exc:
         raise MalformedBinaryError(label, f"malformed {kind}: {type(exc).__name__}: {exc}") from exc
 
 

@@ -26,6 +26,7 @@ from pytest_memsafe.evidence.macho import load_macho_bytes
 from pytest_memsafe.evidence.macho_records import MachoEvidence
 from pytest_memsafe.evidence.pe import load_pe_bytes
 from pytest_memsafe.evidence.pe_records import PeEvidence
+from pytest_memsafe.sniff import sniff_format
 
 SECONDS: Final = 2.0
 Loader = Callable[[bytes, str], object]
@@ -295,3 +296,52 @@ def test_malformed_files_are_error_items_and_the_rest_is_checked(
         consecutive=False,
     )
     assert "good.pyd" not in "\n".join(line for line in result.stdout.lines if "ERROR" in line)
+
+
+def _first_segment_with_sections(data: bytes) -> int:
+    at = 32
+    for _ in range(struct.unpack_from("<I", data, 16)[0]):
+        cmd, size = struct.unpack_from("<II", data, at)
+        if cmd == 0x19 and struct.unpack_from("<I", data, at + 64)[0]:
+            return at
+        at += size
+    raise AssertionError("no LC_SEGMENT_64 with sections")
+
+
+def _signature_superblob(data: bytes) -> int:
+    at = 32
+    for _ in range(struct.unpack_from("<I", data, 16)[0]):
+        cmd, size = struct.unpack_from("<II", data, at)
+        if cmd == 0x1D:
+            return int(struct.unpack_from("<I", data, at + 8)[0])
+        at += size
+    raise AssertionError("no LC_CODE_SIGNATURE")
+
+
+MACHO_LIMITS: Final = [
+    ("sections in one segment", lambda d: patched(d, _first_segment_with_sections(d) + 64,
+                                                  "<I", 1025)),
+    ("load commands", lambda d: patched(d, 16, "<I", 4097)),
+    ("code signature blobs", lambda d: patched(d, _signature_superblob(d) + 8, ">I", 65)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "lie"), MACHO_LIMITS, ids=[n for n, _ in MACHO_LIMITS])
+def test_macho_limits(
+    macho_corpus: dict[str, Path], what: str, lie: Callable[[bytes], bytes]
+) -> None:
+    data = macho_corpus["hardened-arm64"].read_bytes()
+
+    outcome = load("macho", lie(data))
+
+    assert isinstance(outcome, MalformedBinaryError)
+    assert f"{what}: " in outcome.detail and "exceeds the limit of" in outcome.detail
+
+
+def test_fat_slice_limit() -> None:
+    header = struct.pack(">II", 0xCAFEBABF, 31) + b"\0" * (32 * 31)
+
+    outcome = load("macho", header)
+
+    assert isinstance(outcome, MalformedBinaryError)  # 31 entries of nothing: no slice fits
+    assert sniff_format(struct.pack(">II", 0xCAFEBABE, 32)) is None  # a Java class file

@@ -37,7 +37,7 @@ def _languages(artifacts: list[ArtifactReport], project: dict[str, Any] | None) 
         )
         binder = f" [{langs['binder']}]" if langs["binder"] else ""
         lines.append(f"  {artifact.path}: {langs['primary']}{binder}: {shown}")
-    if project is not None:
+    if project is not None and project["artifacts"]:  # language is read from ELF files only
         lines.append(project_figure(project))
     return lines if len(lines) > 2 else []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -14,13 +15,14 @@ from .baseline import Baseline
 from .checks import CheckSpec, specs_for
 from .checks.language import LanguageProfile, classify, code_bytes
 from .errors import MalformedBinaryError, MemsafeWarning
-from .evidence import LOADERS, Evidence, EvidenceCache
+from .evidence import Evidence, EvidenceCache
+from .evidence.elf_records import ElfEvidence
 from .model import Artifact, BinaryFormat, Outcome
 from .needed import resolve_needed
 from .policy import Finding, judge
 from .project import project_share
 from .settings import Settings
-from .wheels import wheel_artifacts, wheel_tags
+from .wheels import wheel_tags
 
 if TYPE_CHECKING:
     from _pytest._code.code import ExceptionInfo, TerminalRepr
@@ -31,10 +33,10 @@ __all__ = [
     "ArtifactFacts",
     "ArtifactFile",
     "CheckItem",
+    "ContainerFile",
     "ProjectCollector",
     "ProjectItem",
     "RunState",
-    "WheelFile",
     "artifact_record",
     "failure_text",
 ]
@@ -79,8 +81,9 @@ class RunState:
         facts = ArtifactFacts(
             extension=record["kind"] == "extension",
             record_json=json.dumps(record, sort_keys=True),
-            profile=classify(evidence),  # remembered: classify's own memo holds the last few
-            code_bytes=code_bytes(evidence),
+            # remembered: classify's own memo holds only the last few
+            profile=classify(evidence) if isinstance(evidence, ElfEvidence) else None,
+            code_bytes=code_bytes(evidence) if isinstance(evidence, ElfEvidence) else 0,
         )
         self._described[artifact.key] = (evidence, facts)
         return facts
@@ -94,8 +97,9 @@ class ArtifactFacts:
     """It exports ``PyInit_*`` (an extension module, not a vendored library)."""
     record_json: str
     """:func:`artifact_record` of the readable artifact, serialized (sorted keys)."""
-    profile: LanguageProfile
-    """Its languages (``memsafe::language-share`` reads every artifact's at the end)."""
+    profile: LanguageProfile | None
+    """Its languages (``memsafe::language-share`` reads every artifact's at the end);
+    ``None`` for formats without language provenance (ELF only so far)."""
     code_bytes: int
 
 
@@ -118,7 +122,9 @@ def artifact_record(
         "machine": evidence.machine if evidence is not None else None,
         "sha256": evidence.sha256 if evidence is not None else None,
         "error": error,
-        "languages": classify(evidence).as_report() if evidence is not None else None,
+        "languages": (
+            classify(evidence).as_report() if isinstance(evidence, ElfEvidence) else None
+        ),
         "wheel": wheel_tags(Path(artifact.path)) if artifact.origin == "wheel" else None,
     }
 
@@ -160,17 +166,21 @@ class MemsafeItem(pytest.Item):
         return self.path, 0, f"[memsafe] {self.nodeid}"
 
 
-class WheelFile(pytest.File):
-    """A wheel named on the command line: one :class:`ArtifactFile` per binary member."""
+class ContainerFile(pytest.File):
+    """A file named on the command line that holds several binaries (a wheel's members, a
+    universal Mach-O file's slices): one :class:`ArtifactFile` per binary."""
 
-    def __init__(self, *, display: str, state: RunState, **kwargs: Any) -> None:
+    def __init__(
+        self, *, members: Callable[[], list[Artifact]], state: RunState, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
-        self.display = display
+        self.members = members
         self.state = state
 
     def collect(self) -> list[ArtifactFile]:
-        members = wheel_artifacts(self.path, self.display, formats=LOADERS.keys())
-        fresh = [artifact for artifact in members if artifact.key not in self.state.artifacts]
+        fresh = [
+            artifact for artifact in self.members() if artifact.key not in self.state.artifacts
+        ]
         self.state.artifacts.update((artifact.key, artifact) for artifact in fresh)
         return [
             ArtifactFile.from_parent(
@@ -245,7 +255,13 @@ class CheckItem(MemsafeItem):
         verdict = impl(self.evidence, state.settings.params_for(artifact.display))
         library = not state.facts(artifact, self.evidence).extension
         finding = judge(
-            verdict, self.spec, artifact.display, state.settings, state.baseline, library=library
+            verdict,
+            self.spec,
+            artifact.display,
+            state.settings,
+            state.baseline,
+            library=library,
+            fmt=artifact.format,
         )
         self._record(finding.as_report(self.spec), None)
         _RAISE[finding.outcome](self, finding)
@@ -260,7 +276,7 @@ def failure_text(spec: CheckSpec, finding: Finding) -> str:
             f"{spec.title}: {verdict.summary}",
             f"  evidence: {facts}" if facts else "  evidence: (none)",
             f"  why it matters: {spec.rationale}",
-            f"  fix: {spec.remediation}",
+            f"  fix: {finding.remediation or spec.remediation}",
         ]
     )
 
@@ -338,6 +354,8 @@ class ProjectItem(MemsafeItem):
             except MalformedBinaryError:
                 continue  # reported as an error by the binary's own items
             facts = state.facts(artifact, evidence)
+            if facts.profile is None:
+                continue  # language provenance is read from ELF files only
             profiles.append((facts.profile, facts.code_bytes))
         figure = project_share(profiles, state.settings.params.safe_languages)
         self.user_properties.append((PROJECT_PROPERTY, json.dumps(figure.as_report())))

@@ -11,14 +11,22 @@ import logging
 import os
 import re
 from collections.abc import Collection, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Final
 
 from .files import open_regular
 from .model import Artifact, BinaryFormat, Origin
-from .sniff import SNIFF_BYTES, sniff_format
+from .sniff import SNIFF_BYTES, fat_slices, sniff_format
 
-__all__ = ["SKIPPED_DIRS", "discover", "display_path", "inspect_file", "is_candidate_name"]
+__all__ = [
+    "SKIPPED_DIRS",
+    "discover",
+    "display_path",
+    "images",
+    "inspect_file",
+    "is_candidate_name",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +50,12 @@ SKIPPED_DIRS: Final = frozenset(
 """Directory names never walked (virtualenvs are also spotted by their ``pyvenv.cfg``)."""
 VIRTUALENV_MARKERS: Final = frozenset({"pyvenv.cfg", "conda-meta"})
 
-_CANDIDATE: Final = re.compile(r".*(\.so(\.\d+)*|\.pyd|\.dylib)$")
+_CANDIDATE: Final = re.compile(r".*(\.so(\.\d+)*|\.pyd|\.dll|\.dylib)$", re.IGNORECASE)
 
 
 def is_candidate_name(name: str) -> bool:
-    """Whether a file name looks like an extension or shared library (``.so``, ``.so.1``...)."""
+    """Whether a file name looks like an extension or shared library (``.so``, ``.so.1``,
+    ``.pyd``, ``.dll``, ``.dylib``; Windows names in any case)."""
     return _CANDIDATE.fullmatch(name) is not None
 
 
@@ -66,11 +75,21 @@ def display_path(path: Path, rootdir: Path, named_as: tuple[Path, str] | None = 
     return path.as_posix()
 
 
-def inspect_file(path: Path, display: str, origin: Origin) -> Artifact | None:
-    """Sniff one candidate file: an :class:`Artifact`, or None when it is not a binary.
+def images(artifact: Artifact, head: bytes) -> list[Artifact]:
+    """The artifact, or one per slice of a universal Mach-O file (``<display>[arm64]``)."""
+    names = fat_slices(head) if artifact.format is BinaryFormat.MACHO else None
+    if not names:
+        return [artifact]
+    return [replace(artifact, display=f"{artifact.display}[{name}]", slice=name) for name in names]
 
-    A file that cannot be read (a broken symlink, no permission) is still an artifact, with
-    ``problem`` saying why, so that it is reported instead of silently dropped.
+
+def inspect_file(path: Path, display: str, origin: Origin) -> list[Artifact]:
+    """Sniff one candidate file: its :class:`Artifact` (one per slice of a universal Mach-O
+    file), or none when it is not a binary.
+
+    A file that cannot be read (a broken symlink, no permission, a FIFO or device) or that
+    is empty is still an artifact, with ``problem`` saying why, so that it is reported
+    instead of silently dropped.
     """
     try:
         with open_regular(str(path)) as handle:
@@ -79,46 +98,74 @@ def inspect_file(path: Path, display: str, origin: Origin) -> Artifact | None:
         problem = "broken symlink" if path.is_symlink() else "file vanished"
         if path.is_symlink():
             problem += f" (points to {os.readlink(path)})"
-        return Artifact(path=str(path), display=display, origin=origin, problem=problem)
+        return [Artifact(path=str(path), display=display, origin=origin, problem=problem)]
     except OSError as exc:
-        return Artifact(
-            path=str(path),
-            display=display,
-            origin=origin,
-            problem=f"cannot read: {exc.strerror or exc}",
-        )
+        problem = f"cannot read: {exc.strerror or exc}"
+        return [Artifact(path=str(path), display=display, origin=origin, problem=problem)]
+    if not head:  # an empty extension cannot be imported: worth an error, not silence
+        return [Artifact(path=str(path), display=display, origin=origin, problem="empty file")]
     fmt = sniff_format(head)
     if fmt is None:
         log.debug("memsafe: %s is not a binary (linker script or text?): skipped", display)
-        return None
-    return Artifact(path=str(path.resolve()), display=display, origin=origin, format=fmt)
+        return []
+    artifact = Artifact(path=str(path.resolve()), display=display, origin=origin, format=fmt)
+    return images(artifact, head)
 
 
-def _walk(root: Path, seen_dirs: set[tuple[int, int]], *, top: bool = True) -> Iterator[Path]:
+def _walk(root: Path, seen_dirs: set[tuple[int, int]]) -> Iterator[Path]:
     """Candidate files under ``root`` in sorted order, following directory symlinks once.
 
-    A directory below ``root`` holding ``pyvenv.cfg`` or ``conda-meta`` is a virtualenv and
+    Depth first with an explicit stack, not recursion: a tree nested thousands of folders
+    deep is walked like any other.
+    """
+    stack = [_listing(root, seen_dirs, top=True)]
+    while stack:
+        found = next(stack[-1], None)
+        if found is None:
+            stack.pop()
+            continue
+        path, is_dir = found
+        if is_dir:
+            stack.append(_listing(path, seen_dirs, top=False))
+        else:
+            yield path
+
+
+def _listing(
+    folder: Path, seen_dirs: set[tuple[int, int]], *, top: bool
+) -> Iterator[tuple[Path, bool]]:
+    """(path, is a directory to walk) of the entries of ``folder`` worth a look, sorted.
+
+    A directory below the top holding ``pyvenv.cfg`` or ``conda-meta`` is a virtualenv and
     is skipped; spotting it in the listing we read anyway costs no extra system call.
     """
     try:
-        stat = root.stat()
-        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+        stat = folder.stat()
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError as exc:
-        log.debug("memsafe: cannot list %s: %s", root, exc)
+        log.debug("memsafe: cannot list %s: %s", folder, exc)
         return
     if (stat.st_dev, stat.st_ino) in seen_dirs:
         return  # a symlink loop or a second route to the same directory
     seen_dirs.add((stat.st_dev, stat.st_ino))
     if not top and any(entry.name in VIRTUALENV_MARKERS for entry in entries):
-        log.debug("memsafe: %s is a virtualenv: skipped", root)
+        log.debug("memsafe: %s is a virtualenv: skipped", folder)
         return
     for entry in entries:
-        path = Path(entry.path)
-        if entry.is_dir():  # follows symlinks; loops are stopped by seen_dirs
+        if _is_dir(entry):  # follows symlinks; loops are stopped by seen_dirs
             if entry.name not in SKIPPED_DIRS:
-                yield from _walk(path, seen_dirs, top=False)
+                yield Path(entry.path), True
         elif is_candidate_name(entry.name):
-            yield path
+            yield Path(entry.path), False  # unreadable ones are reported by inspect_file
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` is a directory or a symlink to one; False when the link cannot be
+    followed (a loop of symlinks raises ``ELOOP`` where a dangling one gives False)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def discover(
@@ -158,7 +205,9 @@ def discover(
                     log.debug("memsafe: %s is a second name of a file already found", display)
                     continue
                 seen_files.add(identity)
-            artifact = inspect_file(path, display, origin)
-            if artifact is not None and (artifact.format is None or artifact.format in formats):
-                found.append(artifact)
+            found.extend(
+                artifact
+                for artifact in inspect_file(path, display, origin)
+                if artifact.format is None or artifact.format in formats
+            )
     return sorted(found, key=lambda artifact: artifact.display)

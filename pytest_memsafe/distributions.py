@@ -32,13 +32,15 @@ def dist_artifacts(names: Iterable[str], *, formats: Collection[BinaryFormat]) -
     binaries of ``formats`` are left out. Raises ``PackageNotFoundError`` for a name that is
     not installed.
     """
-    found = []
+    found: list[Artifact] = []
     for name in names:
         for record in importlib.metadata.distribution(name).files or ():
             posix = record.as_posix()
             if posix.startswith("../") or not is_candidate_name(record.name):
                 continue
-            artifact = inspect_file(Path(str(record.locate())), posix, "dist")
-            if artifact is not None and (artifact.format is None or artifact.format in formats):
-                found.append(artifact)
+            found.extend(
+                artifact
+                for artifact in inspect_file(Path(str(record.locate())), posix, "dist")
+                if artifact.format is None or artifact.format in formats
+            )
     return sorted(found, key=lambda artifact: artifact.display)

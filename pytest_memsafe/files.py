@@ -2,7 +2,8 @@
 into memory, writing atomically.
 
 A FIFO, socket or device named like a library would make a plain ``open()`` block or read
-forever; it is refused before any byte is read.
+forever (and opening a FIFO would release a writer waiting on it); it is refused from its
+``stat``, before it is opened.
 """
 
 from __future__ import annotations
@@ -14,10 +15,20 @@ import zipfile
 from pathlib import Path
 from typing import BinaryIO, Final
 
-__all__ = ["MAX_MEMBER_BYTES", "NotRegularFileError", "open_regular", "read_member", "write_atomic"]
+__all__ = [
+    "MAX_BINARY_BYTES",
+    "MAX_MEMBER_BYTES",
+    "NotRegularFileError",
+    "open_regular",
+    "read_member",
+    "write_atomic",
+]
 
-MAX_MEMBER_BYTES: Final = 512 << 20
-"""Largest archive member read into memory (the biggest vendored BLAS builds are ~100 MB)."""
+MAX_BINARY_BYTES: Final = 512 << 20
+"""Largest binary read, on disk or in an archive (the biggest vendored BLAS builds are
+~100 MB); a larger file, such as a sparse multi-GB one, is refused unread."""
+MAX_MEMBER_BYTES: Final = MAX_BINARY_BYTES
+"""Largest archive member read into memory."""
 
 
 class NotRegularFileError(OSError):
@@ -25,17 +36,25 @@ class NotRegularFileError(OSError):
 
 
 def open_regular(path: str) -> BinaryIO:
-    """Open ``path`` for binary reading if it is a regular file (symlinks followed)."""
+    """Open ``path`` for binary reading if it is a regular file (symlinks followed).
+
+    Anything else is refused from its ``stat`` without being opened; the opened file is
+    checked again (``O_NONBLOCK``, ``fstat``) in case the path was swapped in between.
+    """
+    _require_regular(os.stat(path).st_mode)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
-            raise NotRegularFileError(f"{kind} (a FIFO, socket or device is never read)")
+        _require_regular(os.fstat(fd).st_mode)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _require_regular(mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+        raise NotRegularFileError(f"{kind} (a FIFO, socket or device is never opened)")
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -29,6 +29,11 @@ class BinaryFormat(str, enum.Enum):
     PE = "pe"
     MACHO = "macho"
 
+    @property
+    def label(self) -> str:
+        """How people write the format's name: ``ELF``, ``PE``, ``Mach-O``."""
+        return "Mach-O" if self is BinaryFormat.MACHO else self.name
+
 
 class Status(str, enum.Enum):
     """What the evidence shows for one check."""
@@ -90,8 +95,11 @@ class Artifact:
     """Why the file cannot be checked (unreadable, broken symlink), found at discovery."""
     member: str | None = None
     """For a wheel member: its name inside the wheel at ``path``."""
+    slice: str | None = None
+    """For one image of a universal Mach-O file: its slice name (``arm64``, ``x86_64``)."""
 
     @property
     def key(self) -> str:
-        """Identifies the file (or the wheel member) however it was reached."""
-        return f"{self.path}!{self.member}" if self.member is not None else self.path
+        """Identifies the file (or the wheel member, or the slice) however it was reached."""
+        key = f"{self.path}!{self.member}" if self.member is not None else self.path
+        return f"{key}[{self.slice}]" if self.slice is not None else key

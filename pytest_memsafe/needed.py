@@ -1,8 +1,11 @@
-"""Which vendored file each ``DT_NEEDED`` library of a binary resolves to (policy layer).
+"""Which vendored file each library a binary loads resolves to (policy layer).
 
-Read only, like auditwheel's ``$ORIGIN``-relative RUNPATH logic: never ``ldd``, never the
-host's library directories. Paths are report display paths; a wheel member's directory is
-inside its wheel (``dist/x.whl!pkg``).
+ELF ``DT_NEEDED`` names through ``$ORIGIN``-relative RUNPATH/RPATH (auditwheel's rule),
+Mach-O install names through ``@loader_path`` and ``@loader_path``-relative ``LC_RPATH``
+(delocate's), PE imported DLLs beside the binary or in a ``*.libs`` folder (delvewheel's,
+names compared without case as Windows does). Read only: never ``ldd``, never the host's
+library directories. Paths are report display paths; a wheel member's directory is inside
+its wheel (``dist/x.whl!pkg``); a slice of a universal file matches ``<path>[arch]``.
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ import posixpath
 from collections.abc import Collection
 
 from .evidence.elf_records import ElfEvidence
+from .evidence.macho_records import MachoSlice
+from .evidence.pe_records import PeEvidence
 
 __all__ = ["resolve_needed"]
+
+Needed = list[dict[str, str | None]]
 
 
 def _origin_dirs(ev: ElfEvidence, display: str) -> tuple[str, list[str]]:
@@ -32,9 +39,18 @@ def _origin_dirs(ev: ElfEvidence, display: str) -> tuple[str, list[str]]:
 
 
 def resolve_needed(
-    ev: ElfEvidence, display: str, available: Collection[str]
-) -> list[dict[str, str | None]]:
-    """Each NEEDED name with the display path of the checked file it resolves to, or None."""
+    ev: ElfEvidence | PeEvidence | MachoSlice, display: str, available: Collection[str]
+) -> Needed:
+    """Each library the binary loads, with the display path of the checked file it resolves
+    to, or None."""
+    if isinstance(ev, PeEvidence):
+        return _resolve_pe(ev, display, available)
+    if isinstance(ev, MachoSlice):
+        return _resolve_macho(ev, display, available)
+    return _resolve_elf(ev, display, available)
+
+
+def _resolve_elf(ev: ElfEvidence, display: str, available: Collection[str]) -> Needed:
     prefix, dirs = _origin_dirs(ev, display)
     needed = ev.dynamic.needed if ev.dynamic is not None else ()
     resolved = []
@@ -50,3 +66,56 @@ def resolve_needed(
         )
         resolved.append({"name": name, "vendored": found})
     return resolved
+
+
+def _split(display: str) -> tuple[str, str, str]:
+    """(wheel prefix with its ``!``, directory inside it, ``[arch]`` suffix or "")."""
+    arch = ""
+    if display.endswith("]") and "[" in display:
+        display, _, arch = display.rpartition("[")
+        arch = f"[{arch}"
+    prefix, _, inner = display.rpartition("!")
+    return (f"{prefix}!" if prefix else ""), posixpath.dirname(inner), arch
+
+
+def _resolve_macho(ev: MachoSlice, display: str, available: Collection[str]) -> Needed:
+    prefix, origin, arch = _split(display)
+    loader_dirs = [
+        posixpath.join(origin, rpath.removeprefix("@loader_path").lstrip("/"))
+        for rpath in ev.rpaths
+        if rpath.startswith("@loader_path")
+    ]
+    resolved: Needed = []
+    for name in ev.dylibs:
+        if name.startswith("@loader_path/"):
+            candidates = [posixpath.join(origin, name.removeprefix("@loader_path/"))]
+        elif name.startswith("@rpath/"):
+            candidates = [posixpath.join(d, name.removeprefix("@rpath/")) for d in loader_dirs]
+        else:
+            candidates = []
+        found = next(
+            (
+                shown
+                for path in candidates
+                for shown in (
+                    prefix + posixpath.normpath(path) + arch,
+                    prefix + posixpath.normpath(path),
+                )
+                if shown in available
+            ),
+            None,
+        )
+        resolved.append({"name": name, "vendored": found})
+    return resolved
+
+
+def _resolve_pe(ev: PeEvidence, display: str, available: Collection[str]) -> Needed:
+    prefix, origin, _ = _split(display)
+    by_name: dict[str, str] = {}
+    for shown in sorted(available):
+        other_prefix, other_dir, _ = _split(shown)
+        if other_prefix != prefix:
+            continue
+        if other_dir == origin or posixpath.basename(other_dir).endswith(".libs"):
+            by_name.setdefault(posixpath.basename(shown).lower(), shown)
+    return [{"name": dll, "vendored": by_name.get(dll.lower())} for dll in ev.import_dlls]

@@ -23,7 +23,7 @@ else:  # pragma: no cover - Python 3.10
 
 from . import __version__
 from .baseline import Baseline, load_baseline
-from .collect import ArtifactFile, ProjectCollector, RunState, WheelFile
+from .collect import ArtifactFile, ContainerFile, ProjectCollector, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .distributions import dist_artifacts, installed
 from .errors import MemsafeWarning, SettingsError
@@ -378,21 +378,25 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     spelled = next((s for p, s in _explicit_args(config) if p == absolute), str(file_path))
     display = display_path(absolute, state.rootdir, (absolute, spelled))
     if wheel:  # a wheel named on the command line (``--memsafe-wheel dist/*.whl`` expands so)
-        return WheelFile.from_parent(
-            parent.session, path=absolute, nodeid=display, display=display, state=state
+        return ContainerFile.from_parent(
+            parent.session,
+            path=absolute,
+            nodeid=display,
+            members=lambda: wheel_artifacts(absolute, display, formats=LOADERS.keys()),
+            state=state,
         )
-    artifact = inspect_file(absolute, display, "arg")
-    if artifact is None or (artifact.format is not None and artifact.format not in LOADERS):
-        what = (
-            "not a binary"
-            if artifact is None
-            else f"a {artifact.format} binary (not supported yet)"
+    found = inspect_file(absolute, display, "arg")
+    if not found:
+        warning = MemsafeWarning(f"{display} is not a binary: not checked")
+        config.issue_config_time_warning(warning, 2)
+        return None
+    if len(found) > 1:  # a universal Mach-O file: one node per slice
+        return ContainerFile.from_parent(
+            parent.session, path=absolute, nodeid=display, members=lambda: found, state=state
         )
-        config.issue_config_time_warning(MemsafeWarning(f"{display} is {what}: not checked"), 2)
+    if found[0].key in state.artifacts:
         return None
-    if artifact.key in state.artifacts:
-        return None
-    return _artifact_node(parent.session, state, artifact)
+    return _artifact_node(parent.session, state, found[0])
 
 
 @pytest.hookimpl(wrapper=True)

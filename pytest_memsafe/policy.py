@@ -5,12 +5,12 @@ Policy layer: imports the model, the registry and settings; never a parser or py
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .baseline import Baseline, baseline_level
 from .checks import CheckSpec
 from .identity import module_identity
-from .model import Outcome, Severity, Status, Verdict
+from .model import BinaryFormat, Outcome, Severity, Status, Verdict
 from .settings import Settings
 
 __all__ = ["Finding", "judge"]
@@ -29,6 +29,8 @@ class Finding:
     ``baselineState``); ``None`` without a baseline or for a passing check."""
     waiver: str | None = None
     """The waiver that accepted this finding (its ``GLOB | CHECKS`` label)."""
+    remediation: str = ""
+    """The fix for this binary's format (:meth:`CheckSpec.fix`)."""
 
     def as_report(self, spec: CheckSpec) -> dict[str, object]:
         """The JSON report's entry in ``results``."""
@@ -42,7 +44,7 @@ class Finding:
             "facts": {
                 name: list(value) if isinstance(value, tuple) else value for name, value in v.facts
             },
-            "remediation": spec.remediation if self.outcome is not Outcome.PASSED else None,
+            "remediation": self.remediation if self.outcome is not Outcome.PASSED else None,
             "note": self.note,
             "baseline": self.baseline,
             "waiver": self.waiver,
@@ -57,12 +59,27 @@ def judge(
     baseline: Baseline | None = None,
     *,
     library: bool = False,
+    fmt: BinaryFormat | None = None,
 ) -> Finding:
     """Map one verdict to an outcome under the project's settings and baseline.
 
     ``library``: a shared library that is not an extension module (a vendored one), whose
-    failures only warn when ``memsafe_vendored = warn``.
+    failures only warn when ``memsafe_vendored = warn``. ``fmt`` picks the remediation.
     """
+    fix = spec.fix(fmt)
+    finding = _judge(verdict, spec, display, settings, baseline, library, fix)
+    return replace(finding, remediation=fix)
+
+
+def _judge(
+    verdict: Verdict,
+    spec: CheckSpec,
+    display: str,
+    settings: Settings,
+    baseline: Baseline | None,
+    library: bool,
+    fix: str,
+) -> Finding:
     severity = settings.severities[spec.id]
     failing = verdict.status is Status.FAIL or (
         verdict.status is Status.UNKNOWN and settings.unknown == "fail"
@@ -91,8 +108,7 @@ def judge(
         return Finding(
             verdict=verdict,
             outcome=Outcome.WARNED,
-            note=f"{spec.id}: {verdict.summary}; {spec.recommended_level} is recommended "
-            f"({spec.remediation})",
+            note=f"{spec.id}: {verdict.summary}; {spec.recommended_level} is recommended ({fix})",
         )
     return Finding(verdict=verdict, outcome=Outcome.PASSED)
 

@@ -14,7 +14,7 @@ from typing import Final
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from .discovery import is_candidate_name
+from .discovery import images, is_candidate_name
 from .files import MAX_MEMBER_BYTES
 from .model import Artifact, BinaryFormat
 from .sniff import SNIFF_BYTES, sniff_format
@@ -108,7 +108,10 @@ def wheel_artifacts(
             except (OSError, zipfile.BadZipFile, ValueError, EOFError) as exc:
                 found.append(artifact(name, problem=f"cannot read member: {exc}"))
                 continue
+            if not head:  # an empty extension cannot be imported
+                found.append(artifact(name, problem="empty file"))
+                continue
             fmt = sniff_format(head)
             if fmt is not None and fmt in formats:
-                found.append(artifact(name, fmt=fmt))
+                found.extend(images(artifact(name, fmt=fmt), head))
     return found

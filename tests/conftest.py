@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
-from tests.corpus import build_all
+from tests.corpus import SOURCES, build_all, require_tool, run_tool
+from tests.macho_corpus import build_macho_all
+from tests.pe_corpus import build_pe_all
 
 pytest_plugins = ["pytester"]
 GITHUB_VARIABLES = ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE")
@@ -31,6 +33,30 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def evidence(corpus: dict[str, Path]) -> dict[str, ElfEvidence]:
     """Evidence of every corpus variant: name -> ElfEvidence."""
     return {name: load_elf_evidence(str(path)) for name, path in corpus.items()}
+
+
+@pytest.fixture(scope="session")
+def pe_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every PE variant, cross-compiled with mingw-w64 or clang+lld and verified with
+    objdump: name -> path (tests/pe_corpus.py)."""
+    return build_pe_all(tmp_path_factory.mktemp("pe_corpus"))
+
+
+@pytest.fixture(scope="session")
+def macho_corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every Mach-O variant, built with clang + ld64.lld and verified with llvm-objdump:
+    name -> path (tests/macho_corpus.py)."""
+    return build_macho_all(tmp_path_factory.mktemp("macho-corpus"))
+
+
+@pytest.fixture(scope="session")
+def debug_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The corpus extension built with DWARF (``-g``): ``.symtab``, ``.eh_frame``,
+    ``.debug_info``/``_abbrev``/``_str``, ``.comment`` and ``.rodata`` all present."""
+    path = tmp_path_factory.mktemp("debug") / "debug.cpython-311-x86_64-linux-gnu.so"
+    run_tool([require_tool("gcc"), "-shared", "-fPIC", "-O2", "-g", "-DMODULE=debug",
+              f"-I{SOURCES}", str(SOURCES / "ext.c"), "-o", str(path)])  # fmt: skip
+    return path
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pytest_memsafe.checks import REGISTRY
 from pytest_memsafe.discovery import display_path, is_candidate_name
-from pytest_memsafe.model import Severity
+from pytest_memsafe.model import BinaryFormat, Severity
 from pytest_memsafe.sniff import sniff_format
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -33,15 +33,29 @@ def test_fortify_list_is_sorted_and_unique() -> None:
     assert not any(name.startswith("stack") for name in names)  # BinSkim's bogus entry
 
 
+FORMAT_COLUMNS = (BinaryFormat.ELF, BinaryFormat.PE, BinaryFormat.MACHO)
+NOT_CHECKED = "—"
+
+
 def test_readme_check_table_matches_the_catalogue() -> None:
-    rows = re.findall(r"^\| `([a-z-]+)` \| (error|warning) \|", README.read_text(), re.MULTILINE)
-    assert rows == [(spec.id, spec.default_severity.value) for spec in REGISTRY]
+    rows = [
+        [cell.strip() for cell in line.strip().strip("|").split(" | ")]
+        for line in README.read_text().splitlines()
+        if re.match(r"^\| `[a-z-]+` \| (error|warning) \|", line)
+    ]
+    assert [(row[0], row[1]) for row in rows] == [
+        (f"`{spec.id}`", spec.default_severity.value) for spec in REGISTRY
+    ]
+    for spec, row in zip(REGISTRY, rows, strict=True):
+        assert len(row) == 2 + len(FORMAT_COLUMNS), spec.id
+        for fmt, cell in zip(FORMAT_COLUMNS, row[2:], strict=True):
+            assert (cell != NOT_CHECKED) == (fmt in spec.impls), (spec.id, fmt.label)
     assert all(spec.default_severity is not Severity.OFF for spec in REGISTRY)
 
 
 def test_candidate_names() -> None:
     for name in ("_x.cpython-311-x86_64-linux-gnu.so", "_x.abi3.so", "libfoo.so.1.2", "x.pyd",
-                 "libx.dylib"):  # fmt: skip
+                 "libx.dylib", "_x.cp311-win_amd64.pyd", "LIBBLAS.DLL"):  # fmt: skip
         assert is_candidate_name(name), name
     for name in ("x.py", "x.so.txt", "libfoo.so.x", "notes.sources"):
         assert not is_candidate_name(name), name

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pytest_memsafe.errors import MalformedBinaryError
-from pytest_memsafe.evidence import LOADERS, EvidenceCache, store
+from pytest_memsafe.evidence import LOADERS, EvidenceCache, FileEvidence, store
 from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
 from pytest_memsafe.evidence.store import EvidenceStore, StoreKey, decode, encode
 from pytest_memsafe.model import Artifact, BinaryFormat
@@ -188,13 +188,13 @@ def test_recently_changed_file_is_not_indexed(binaries: list[Path], tmp_path: Pa
 def _spy_loader(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Record the ``digest`` flag of every ELF parse."""
     asked: list[bool] = []
-    real = LOADERS[BinaryFormat.ELF]
+    real, from_bytes = LOADERS[BinaryFormat.ELF]
 
-    def spy(path: str, *, digest: bool = True, language: bool = True) -> ElfEvidence:
+    def spy(path: str, *, digest: bool = True, language: bool = True) -> FileEvidence:
         asked.append(digest)
         return real(path, digest=digest, language=language)
 
-    monkeypatch.setitem(LOADERS, BinaryFormat.ELF, spy)
+    monkeypatch.setitem(LOADERS, BinaryFormat.ELF, (spy, from_bytes))
     return asked
 
 

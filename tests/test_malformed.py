@@ -17,7 +17,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
@@ -29,8 +29,11 @@ from hypothesis import strategies as st
 
 from pytest_memsafe.errors import MalformedBinaryError
 from pytest_memsafe.evidence import EvidenceCache
-from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
+from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_bytes, load_elf_evidence
 from pytest_memsafe.model import Artifact, BinaryFormat
+from tests import elf_mutations as mut
+from tests.elf_mutations import Field as MutField
+from tests.elf_mutations import Layout as MutLayout
 
 # ELF constants, spelled out here so the tests do not trust the module under test.
 PT_LOAD: Final = 1
@@ -420,8 +423,8 @@ HEADER_LIES: Final = _params(
     Lie("EI_DATA=0", HARD, at_header("EI_DATA", 0), "EI_DATA"),
     Lie("EI_DATA=3", HARD, at_header("EI_DATA", 3), "EI_DATA"),
     Lie("EI_DATA=big-endian", HARD, at_header("EI_DATA", 2), EITHER),
-    Lie("e_phnum=0xffff", HARD, at_header("e_phnum", 0xFFFF), OUTSIDE),
-    Lie("e_phnum=0xffff", NOSEC, at_header("e_phnum", 0xFFFF), OUTSIDE),
+    Lie("e_phnum=0xffff", HARD, at_header("e_phnum", 0xFFFF), "e_phnum: 65535 exceeds"),
+    Lie("e_phnum=0xffff", NOSEC, at_header("e_phnum", 0xFFFF), "e_phnum: 65535 exceeds"),
     Lie("e_phoff-past-eof", HARD, at_header("e_phoff", lambda lay: lay.size), OUTSIDE),
     Lie("e_phoff=max", NOSEC, at_header("e_phoff", U64_MAX), OUTSIDE),
     Lie("e_phentsize=8", HARD, at_header("e_phentsize", 8), "e_phentsize"),
@@ -429,6 +432,7 @@ HEADER_LIES: Final = _params(
     Lie("e_shoff-past-eof", HARD, at_header("e_shoff", lambda lay: lay.size), OUTSIDE),
     Lie("e_shoff=max", HARD, at_header("e_shoff", U64_MAX), OUTSIDE),
     Lie("e_shnum=0xffff", HARD, at_header("e_shnum", 0xFFFF), OUTSIDE),
+    Lie("e_shnum=0xffff", NOSEC, at_header("e_shnum", 0xFFFF), EVIDENCE),  # e_shoff is 0
     Lie("e_shnum=0", HARD, at_header("e_shnum", 0), EVIDENCE),  # count in section 0: none
     Lie("e_shentsize=8", HARD, at_header("e_shentsize", 8), "e_shentsize"),
     Lie("e_shstrndx=e_shnum", HARD, at_header("e_shstrndx", lambda lay: lay.shnum), "e_shstrndx"),
@@ -800,6 +804,176 @@ def test_mutated_binary_gives_evidence_or_malformed(
         assert outcome.sha256 == hashlib.sha256(mutated).hexdigest()
     else:
         assert outcome.path == str(scratch / f"{variant}.so")
+
+
+# --------------------------------------------------------------------------- structured
+# The same contract over structure-aware edits (tests/elf_mutations.py, shared with
+# benchmarks/fuzz.py): every field of every header, table, note, symbol, .eh_frame record
+# and DWARF unit header, the bytes of the string tables, .debug_abbrev, .comment and
+# .rodata, regions copied over each other, fields pointing at their own structure.
+
+STRUCTURED_EDITS: Final = st.lists(
+    st.builds(
+        mut.Edit,
+        st.sampled_from(mut.KINDS),
+        st.integers(min_value=0, max_value=U32_MAX),
+        st.integers(min_value=0, max_value=0xFFFF),
+    ),
+    min_size=1,
+    max_size=5,
+)
+DEBUG = "debug"
+LANGUAGE_STRUCTURES: Final = (
+    "symtab", "strings", "eh_frame", "debug_info", "debug_abbrev", "debug_str", "comment",
+    "rodata",
+)  # fmt: skip
+"""The structures only the language-provenance readers look at."""
+
+
+def _seed(corpus: dict[str, Path], debug_build: Path, variant: str) -> tuple[bytes, MutLayout]:
+    data = (debug_build if variant == DEBUG else corpus[variant]).read_bytes()
+    layout = mut.elf_layout(data)
+    assert layout is not None
+    return data, layout
+
+
+def check_contract(scratch: Path, name: str, mutated: bytes) -> None:
+    """Evidence of the mutated bytes, or a MalformedBinaryError naming the file."""
+    outcome = load_bytes(scratch / name, mutated)  # other exceptions propagate
+    if isinstance(outcome, ElfEvidence):
+        assert outcome.size == len(mutated)
+    else:
+        assert outcome.path == str(scratch / name)
+        assert outcome.detail
+
+
+@pytest.mark.parametrize("variant", [HARD, NOSEC, DEBUG])
+@settings(max_examples=250, deadline=timedelta(seconds=LOAD_SECONDS), database=None)
+@given(edits=STRUCTURED_EDITS)
+def test_structured_mutation_gives_evidence_or_malformed(
+    corpus: dict[str, Path], debug_build: Path, scratch: Path, variant: str, edits: list[mut.Edit]
+) -> None:
+    data, layout = _seed(corpus, debug_build, variant)
+    check_contract(scratch, f"s-{variant}.so", mut.apply_edits(data, layout, edits))
+
+
+def _only(layout: MutLayout, structure: str) -> MutLayout:
+    """``layout`` with the fields of one structure only (regions and boundaries kept)."""
+    fields = [fld for fld in layout.fields if fld.structure == structure]
+    return replace(layout, fields=fields)
+
+
+@pytest.mark.parametrize("structure", [s for s in mut.STRUCTURES if s != "gnu_hash"])
+@settings(max_examples=60, deadline=timedelta(seconds=LOAD_SECONDS), database=None)
+@given(edits=STRUCTURED_EDITS)
+def test_every_structure_is_mutated(
+    debug_build: Path, scratch: Path, structure: str, edits: list[mut.Edit]
+) -> None:
+    """Edits confined to one structure of the debug build, each structure in turn."""
+    data = debug_build.read_bytes()
+    layout = mut.elf_layout(data)
+    assert layout is not None
+    only = _only(layout, structure)
+    assert only.fields, f"the debug build has no {structure} to mutate"
+    check_contract(scratch, f"only-{structure}.so", mut.apply_edits(data, only, edits))
+
+
+@pytest.mark.parametrize("variant", [HARD, NOSEC, DEBUG])
+def test_truncation_at_every_boundary(
+    corpus: dict[str, Path], debug_build: Path, variant: str
+) -> None:
+    """Every start and end of a header, entry, note, record, unit and section, and one
+    byte either side: evidence or MalformedBinaryError, each within LOAD_SECONDS."""
+    data, layout = _seed(corpus, debug_build, variant)
+    cuts = sorted({at + nudge for at in layout.boundaries for nudge in (-1, 0, 1)} - {-1})
+    assert len(cuts) > 150
+    outcomes: dict[str, int] = {}
+    for cut in cuts:
+        with time_limit(LOAD_SECONDS):
+            try:
+                load_elf_bytes(data[:cut], f"cut-{cut}")
+                outcomes["evidence"] = outcomes.get("evidence", 0) + 1
+            except MalformedBinaryError as exc:
+                assert exc.path == f"cut-{cut}"
+                outcomes["malformed"] = outcomes.get("malformed", 0) + 1
+    assert outcomes.get("malformed", 0) > 0  # cuts inside the headers must fail
+
+
+def _field(layout: MutLayout, name: str) -> MutField:
+    return next(fld for fld in layout.fields if fld.name == name)
+
+
+def _set(data: bytes, fld: MutField, value: int) -> bytes:
+    out = bytearray(data)
+    out[fld.at : fld.at + fld.width] = (value % (1 << 8 * fld.width)).to_bytes(fld.width, "little")
+    return bytes(out)
+
+
+def _section_index(data: bytes, layout: MutLayout, name: str) -> int:
+    offset, _ = layout.regions[name]
+    offsets = [fld for fld in layout.fields if fld.name.endswith(".sh_offset")]
+    return next(
+        int(fld.name[5 : fld.name.index("]")])
+        for fld in offsets
+        if int.from_bytes(data[fld.at : fld.at + 8], "little") == offset
+    )
+
+
+SYMTAB_LINKS: Final = {
+    "to-itself": lambda data, lay: _section_index(data, lay, ".symtab"),
+    "to-section-0": lambda data, lay: 0,
+    "to-shstrtab": lambda data, lay: _section_index(data, lay, ".shstrtab"),
+    "past-the-table": lambda data, lay: 0xFFFF,
+}
+"""``.symtab`` ``sh_link`` values: a loop onto itself, no section, another table, none."""
+
+
+@pytest.mark.parametrize("link", SYMTAB_LINKS)
+def test_symtab_link_loops_and_lies(debug_build: Path, tmp_path: Path, link: str) -> None:
+    data = debug_build.read_bytes()
+    layout = mut.elf_layout(data)
+    assert layout is not None
+    index = _section_index(data, layout, ".symtab")
+    value = SYMTAB_LINKS[link](data, layout)
+
+    outcome = load_bytes(
+        tmp_path / "lib.so", _set(data, _field(layout, f"shdr[{index}].sh_link"), value)
+    )
+
+    if link in ("to-section-0", "past-the-table"):
+        assert isinstance(outcome, MalformedBinaryError)
+        assert "sh_link" in outcome.detail
+    else:
+        assert isinstance(outcome, (ElfEvidence, MalformedBinaryError))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        pytest.param("cu[0].unit_length", U32_MAX - 1, id="unit-length-huge"),
+        pytest.param("cu[0].unit_length", U32_MAX, id="unit-length-64-bit-marker"),
+        pytest.param("cu[0].debug_abbrev_offset", U32_MAX, id="abbrev-offset-past-end"),
+        pytest.param("cu[0].version", 0xFFFF, id="version-unknown"),
+        pytest.param("eh_frame[0].length", U32_MAX - 3, id="eh-frame-length-huge"),
+        pytest.param("eh_frame[1].cie_id", 0x8000_0000, id="fde-cie-pointer-wild"),
+        pytest.param("eh_frame[1].cie_id", 4, id="fde-cie-pointer-at-itself"),
+    ],
+)
+def test_broken_debug_and_unwind_info_never_fails_the_file(
+    debug_build: Path, tmp_path: Path, name: str, value: int
+) -> None:
+    """Optional language evidence: a bad DWARF unit or .eh_frame record ends that decode
+    and the rest of the file is judged as usual."""
+    data = debug_build.read_bytes()
+    layout = mut.elf_layout(data)
+    assert layout is not None
+    whole = load_bytes(tmp_path / "whole.so", data)
+    assert isinstance(whole, ElfEvidence)
+
+    outcome = load_bytes(tmp_path / "lib.so", _set(data, _field(layout, name), value))
+
+    assert isinstance(outcome, ElfEvidence), outcome
+    assert outcome.imports == whole.imports and outcome.dynamic == whole.dynamic
 
 
 # --------------------------------------------------------------------------- cache

@@ -54,3 +54,61 @@ def test_real_wheels_have_no_error_item(pytester: pytest.Pytester, real_wheels: 
     zmq = next(a for path, a in members.items() if path.startswith("zmq/backend/cython/_zmq"))
     vendored = [n["vendored"] for n in zmq["needed"] if n["vendored"]]
     assert vendored and all("!pyzmq.libs/libzmq-" in path for path in vendored)
+
+
+FOREIGN_WHEELS = ("markupsafe==3.0.3", "orjson==3.11.4", "bcrypt==5.0.0")
+"""C (setuptools), Rust (maturin, abi3 and not): MSVC-built ``.pyd`` and Apple-built
+bundles/dylibs, including universal2 files."""
+FOREIGN_PLATFORMS = ("win_amd64", "win32", "macosx_11_0_arm64")
+
+
+@pytest.fixture(scope="module")
+def foreign_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    target = tmp_path_factory.mktemp("foreign-wheels")
+    for platform in FOREIGN_PLATFORMS:
+        command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps",
+                   "--only-binary=:all:", "--python-version", "3.11", "--platform", platform,
+                   "--dest", str(target / platform), *FOREIGN_WHEELS]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        if done.returncode != 0:
+            pytest.skip(f"pip download failed: {done.stderr.strip()[-500:]}")
+    return sorted(target.glob("*/*.whl"))
+
+
+def test_windows_and_macos_wheels_get_plausible_verdicts(
+    pytester: pytest.Pytester, foreign_wheels: list[Path]
+) -> None:
+    assert len(foreign_wheels) == len(FOREIGN_WHEELS) * len(FOREIGN_PLATFORMS)
+    pytester.makeini("[pytest]\n")
+    options = [f"--memsafe-wheel={wheel}" for wheel in foreign_wheels]
+    result = pytester.runpytest(
+        "--memsafe", *options, "--memsafe-json=r.json", "-p", "no:cacheprovider"
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["summary"]["errors"] == 0
+    by_path = {
+        a["path"].rsplit("/", 3)[-3] + ":" + a["path"].split("/")[-1]: {
+            r["check"]: r["status"] for r in a["results"]
+        }
+        | {"@format": a["format"], "@machine": a["machine"]}
+        for a in report["artifacts"]
+    }
+    windows = {path: r for path, r in by_path.items() if r["@format"] == "pe"}
+    macos = {path: r for path, r in by_path.items() if r["@format"] == "macho"}
+    assert len(windows) == 6  # one .pyd per wheel, 3 x 2 platforms
+    assert {r["@machine"] for r in windows.values()} == {"x86_64", "i386"}
+    for results in windows.values():  # MSVC defaults: relocatable, DEP, /GS cookie
+        assert results["aslr"] == results["nx"] == results["canary"] == "pass"
+        assert results["loadable"] == results["wx"] == "pass"
+        assert results["fortify"] == "not_applicable"  # MSVC has no FORTIFY
+        assert results["safeseh"] == ("pass" if results["@machine"] == "i386" else "not_applicable")
+    # universal2 files give one artifact per slice; every arm64 slice is signed
+    assert {
+        "macosx_11_0_arm64:_bcrypt.abi3.so[arm64]",
+        "macosx_11_0_arm64:_bcrypt.abi3.so[x86_64]",
+    } <= macos.keys()
+    for results in macos.values():
+        assert results["loadable"] == results["rpath"] == results["wx"] == "pass"
+        assert results["code-signature"] == "pass"
+        assert results["pie"] == "not_applicable"

@@ -12,6 +12,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from pytest_memsafe.checks import CHECK_IDS
 from pytest_memsafe.reporting.github import (
     SUMMARY_LIMIT,
     annotation_commands,
@@ -80,7 +81,7 @@ def test_sarif_is_valid_with_rules_and_a_result_per_finding(
     assert driver["name"] == "pytest-memsafe"
     assert driver["semanticVersion"] == driver["version"]
     rules = driver["rules"]
-    assert [rule["id"] for rule in rules] == list(CHECKS)
+    assert [rule["id"] for rule in rules] == list(CHECK_IDS)
     nx = rules[[rule["id"] for rule in rules].index("nx")]
     assert nx["shortDescription"]["text"] == "Non-executable stack"
     assert "-Wl,-z,noexecstack" in nx["help"]["text"]

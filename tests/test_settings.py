@@ -14,8 +14,13 @@ def test_defaults_fail_only_on_what_is_unambiguously_wrong() -> None:
     settings = parse_settings({})
     errors = {cid for cid, sev in settings.severities.items() if sev is Severity.ERROR}
     warnings = {cid for cid, sev in settings.severities.items() if sev is Severity.WARNING}
-    assert errors == {"relro", "nx", "pic", "rpath", "wx", "loadable", "language"}
-    assert warnings == {"canary", "fortify", "cet"}
+    assert errors == {
+        "relro", "nx", "pic", "rpath", "wx", "loadable", "language", "aslr", "safeseh",
+        "code-signature",
+    }  # fmt: skip
+    assert warnings == {
+        "canary", "fortify", "cet", "cfg", "pie", "hardened-runtime", "pagezero", "restrict"
+    }  # fmt: skip
     assert settings.params.relro_min == "partial"
     assert settings.unknown == "skip"
     assert settings.enabled_checks == CHECK_IDS

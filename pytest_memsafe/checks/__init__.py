@@ -8,12 +8,16 @@ from __future__ import annotations
 from typing import Final
 
 from ..model import BinaryFormat, Severity
-from . import elf_compiler, elf_loader, language
+from . import elf_compiler, elf_loader, language, macho, pe
 from .base import RELRO_LEVELS, CheckParams, CheckSpec
 
 __all__ = ["CHECK_IDS", "REGISTRY", "CheckParams", "CheckSpec", "get_spec", "specs_for"]
 
 ELF = BinaryFormat.ELF
+PE = BinaryFormat.PE
+MACHO = BinaryFormat.MACHO
+BINSKIM = "https://github.com/microsoft/binskim/blob/main/docs/BinSkimRules.md"
+MSVC_FLAGS = "https://learn.microsoft.com/en-us/cpp/build/reference/linker-options"
 OPENSSF = "https://best.openssf.org/Compiler-Hardening-Guides/Compiler-Options-Hardening-Guide-for-C-and-C++.html"
 
 REGISTRY: Final[tuple[CheckSpec, ...]] = (
@@ -38,7 +42,11 @@ REGISTRY: Final[tuple[CheckSpec, ...]] = (
         remediation="link with -Wl,-z,noexecstack and give every assembly file a "
         '.section .note.GNU-stack,"",@progbits line',
         default_severity=Severity.ERROR,
-        impls={ELF: elf_loader.check_nx},
+        impls={ELF: elf_loader.check_nx, PE: pe.check_nx, MACHO: macho.check_nx},
+        remediations={
+            PE: "link with /NXCOMPAT (MSVC) or -Wl,--nxcompat (MinGW)",
+            MACHO: "drop -Wl,-allow_stack_execute",
+        },
         references=(OPENSSF, "https://github.com/pypa/auditwheel/issues/634"),
     ),
     CheckSpec(
@@ -48,7 +56,8 @@ REGISTRY: Final[tuple[CheckSpec, ...]] = (
         "return address in the interpreter's process.",
         remediation="compile with -fstack-protector-strong",
         default_severity=Severity.WARNING,
-        impls={ELF: elf_compiler.check_canary},
+        impls={ELF: elf_compiler.check_canary, PE: pe.check_canary, MACHO: macho.check_canary},
+        remediations={PE: "compile with /GS (MSVC) or -fstack-protector-strong (MinGW)"},
         references=(OPENSSF,),
     ),
     CheckSpec(
@@ -58,7 +67,7 @@ REGISTRY: Final[tuple[CheckSpec, ...]] = (
         "out, instead of corrupting the interpreter's memory.",
         remediation="compile with -O2 -D_FORTIFY_SOURCE=3 (or =2 on older toolchains)",
         default_severity=Severity.WARNING,
-        impls={ELF: elf_compiler.check_fortify},
+        impls={ELF: elf_compiler.check_fortify, PE: pe.check_fortify, MACHO: macho.check_fortify},
         levels=("none", "partial", "full"),
         references=(OPENSSF,),
     ),
@@ -81,7 +90,11 @@ REGISTRY: Final[tuple[CheckSpec, ...]] = (
         remediation="drop -Wl,-rpath (check LDSHARED/LDFLAGS inherited from the build Python) "
         "or use $ORIGIN-relative paths with -Wl,--enable-new-dtags",
         default_severity=Severity.ERROR,
-        impls={ELF: elf_loader.check_rpath},
+        impls={ELF: elf_loader.check_rpath, MACHO: macho.check_rpath},
+        remediations={
+            MACHO: "use -Wl,-rpath,@loader_path/... only, and let delocate rewrite the install "
+            "names of vendored dylibs (delocate-wheel)"
+        },
         references=(OPENSSF,),
     ),
     CheckSpec(
@@ -92,7 +105,12 @@ REGISTRY: Final[tuple[CheckSpec, ...]] = (
         remediation='remove sections flagged both writable and executable ("awx"); link '
         "with -Wl,-z,separate-code and without -N/--omagic",
         default_severity=Severity.ERROR,
-        impls={ELF: elf_loader.check_wx},
+        impls={ELF: elf_loader.check_wx, PE: pe.check_wx, MACHO: macho.check_wx},
+        remediations={
+            PE: "remove sections marked both writable and executable or shared (#pragma "
+            "section, /SECTION:...,RWE/S), link without /INCREMENTAL",
+            MACHO: "drop -segprot options that make a segment writable and executable",
+        },
     ),
     CheckSpec(
         id="loadable",
@@ -101,7 +119,11 @@ REGISTRY: Final[tuple[CheckSpec, ...]] = (
         "be imported at all.",
         remediation="link with -shared (not -pie) and without -Wl,-z,nodlopen",
         default_severity=Severity.ERROR,
-        impls={ELF: elf_loader.check_loadable},
+        impls={ELF: elf_loader.check_loadable, PE: pe.check_loadable, MACHO: macho.check_loadable},
+        remediations={
+            PE: "link a DLL (/DLL or -shared); do not set /INTEGRITYCHECK on an unsigned image",
+            MACHO: "link with -bundle -undefined dynamic_lookup (setuptools) or -dynamiclib",
+        },
         references=("https://sourceware.org/bugzilla/show_bug.cgi?id=24323",),
     ),
     CheckSpec(
@@ -124,8 +146,67 @@ REGISTRY: Final[tuple[CheckSpec, ...]] = (
         remediation="compile every object, assembly included, with -fcf-protection=full "
         "(x86) or -mbranch-protection=standard (AArch64)",
         default_severity=Severity.WARNING,
-        impls={ELF: elf_compiler.check_cet},
+        impls={ELF: elf_compiler.check_cet, PE: pe.check_cet},
+        remediations={PE: "link with /CETCOMPAT (MSVC)"},
         references=(OPENSSF,),
+    ),
+    CheckSpec(
+        id="aslr",
+        title="ASLR (relocatable image, high entropy)",
+        rationale="A DLL that cannot move always loads at the address an attacker expects; "
+        "a 64-bit DLL based below 4 GiB or without HIGH_ENTROPY_VA gets far less randomness.",
+        remediation="link with /DYNAMICBASE /HIGHENTROPYVA (MSVC) or -Wl,--dynamicbase,"
+        "--high-entropy-va (MinGW), keep the relocations, and a base above 4 GiB on x64",
+        default_severity=Severity.ERROR,
+        impls={PE: pe.check_aslr},
+        levels=RELRO_LEVELS,
+        recommended_level="full",
+        references=(BINSKIM, MSVC_FLAGS),
+    ),
+    CheckSpec(
+        id="cfg",
+        title="Control Flow Guard",
+        rationale="Control Flow Guard checks every indirect call against the valid targets, "
+        "so a corrupted function pointer cannot jump into the middle of code.",
+        remediation="compile and link with /guard:cf (MSVC; clang-cl -guard:cf; rustc "
+        "-C control-flow-guard)",
+        default_severity=Severity.WARNING,
+        impls={PE: pe.check_cfg},
+        references=(BINSKIM,),
+    ),
+    CheckSpec(
+        id="safeseh",
+        title="SafeSEH (32-bit Windows)",
+        rationale="Without a table of registered handlers, an overwritten SEH record on the "
+        "stack hands control to the attacker in a 32-bit process.",
+        remediation="link with /SAFESEH (MSVC) or -Wl,--no-seh when no handlers are used",
+        default_severity=Severity.ERROR,
+        impls={PE: pe.check_safeseh},
+        references=(BINSKIM,),
+    ),
+    CheckSpec(
+        id="code-signature",
+        title="Code signature (Apple silicon)",
+        rationale="macOS on Apple silicon refuses to run unsigned arm64 code, so an "
+        "unsigned slice cannot be imported there at all.",
+        remediation="link with a current ld64/lld (which ad-hoc signs arm64 output) or sign "
+        "with codesign -s - after any post-link edit (install_name_tool invalidates it)",
+        default_severity=Severity.ERROR,
+        impls={MACHO: macho.check_code_signature},
+        levels=macho.SIGNATURE_LEVELS,
+        references=("https://developer.apple.com/documentation/security/code-signing-services",),
+    ),
+    *(
+        CheckSpec(
+            id=check_id,
+            title=f"Executable only: {what.split(' (')[0]}",
+            rationale="A property of the process's main executable (python), which macOS "
+            "reads from it alone; an extension module cannot change it.",
+            remediation="nothing to do for an extension; for an executable, see the title",
+            default_severity=Severity.WARNING,
+            impls={MACHO: macho.executable_only(check_id)},
+        )
+        for check_id, (what, _) in macho.EXECUTABLE_ONLY.items()
     ),
 )
 

@@ -6,7 +6,7 @@ Checks layer: imports the model and evidence *types* only; never a parser, pytes
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..model import BinaryFormat, Fact, Severity, Status, Verdict
@@ -58,7 +58,8 @@ class CheckSpec:
     rationale: str
     """Why the property matters for a Python extension module, one or two sentences."""
     remediation: str
-    """The compiler or linker flags that fix a failure."""
+    """The compiler or linker flags that fix a failure (for ELF, or any format without an
+    entry in :attr:`remediations`)."""
     default_severity: Severity
     impls: Mapping[BinaryFormat, CheckFunction]
     levels: tuple[str, ...] = ()
@@ -66,6 +67,12 @@ class CheckSpec:
     recommended_level: str | None = None
     """A level above the default minimum that earns a warning when not reached."""
     references: tuple[str, ...] = ()
+    remediations: Mapping[BinaryFormat, str] = field(default_factory=dict)
+    """The fix for formats whose toolchains spell it differently."""
+
+    def fix(self, fmt: BinaryFormat | None) -> str:
+        """The remediation for binaries of ``fmt``."""
+        return self.remediations.get(fmt, self.remediation) if fmt else self.remediation
 
 
 def verdict(

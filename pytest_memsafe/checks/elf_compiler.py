@@ -5,26 +5,17 @@ Checks layer: pure functions of :class:`ElfEvidence`; no I/O, no parser, no poli
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Final
 
 from ..evidence.elf_records import ElfEvidence
 from ..model import Status, Verdict
 from .base import CheckParams, verdict
+from .imports import canary_verdict, fortify_verdict
 from .language import classify
 
-__all__ = ["FORTIFIABLE", "check_canary", "check_cet", "check_fortify"]
+__all__ = ["check_canary", "check_cet", "check_fortify"]
 
 
-def _load_fortifiable() -> frozenset[str]:
-    text = resources.files("pytest_memsafe").joinpath("data/glibc-fortify.txt").read_text()
-    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
-
-
-FORTIFIABLE: Final = _load_fortifiable()
-"""glibc functions with a ``__<name>_chk`` variant (shipped list, never the host's libc)."""
-
-CANARY_SYMBOLS: Final = ("__stack_chk_fail", "__stack_chk_guard", "__intel_security_cookie")
 GLIBC: Final = "libc.so.6"
 X86_MARKS: Final[tuple[tuple[int, str], ...]] = ((0x1, "IBT"), (0x2, "SHSTK"))
 AARCH64_MARKS: Final[tuple[tuple[int, str], ...]] = ((0x1, "BTI"), (0x2, "PAC"), (0x4, "GCS"))
@@ -52,13 +43,6 @@ def _without_c(ev: ElfEvidence, check_id: str) -> Verdict | None:
     )
 
 
-def _buffer_calls(ev: ElfEvidence) -> list[str]:
-    """Imported libc functions that write into caller buffers (plain or ``_chk``)."""
-    return sorted(
-        name for name in FORTIFIABLE if name in ev.imports or f"__{name}_chk" in ev.imports
-    )
-
-
 def check_canary(ev: ElfEvidence, params: CheckParams) -> Verdict:
     """Stack protector.
 
@@ -70,26 +54,7 @@ def check_canary(ev: ElfEvidence, params: CheckParams) -> Verdict:
     Rust, Go or Zig and no C-family code (stable rustc has no stack protector; language.py).
     Reference: checks.md §1a ``elf.stack_canary``.
     """
-    found = [name for name in CANARY_SYMBOLS if name in ev.imports]
-    buffers = _buffer_calls(ev)
-    facts = (("protector_imports", tuple(found)), ("buffer_calls", tuple(buffers[:8])))
-    if found:
-        return verdict("canary", Status.PASS, f"stack protector in use ({found[0]})", *facts)
-    if (na := _without_c(ev, "canary")) is not None:
-        return na
-    if buffers:
-        return verdict(
-            "canary",
-            Status.FAIL,
-            f"no stack protector, yet the code handles buffers ({', '.join(buffers[:4])})",
-            *facts,
-        )
-    return verdict(
-        "canary",
-        Status.UNKNOWN,
-        "no stack protector import, and no imported call shows the module has stack buffers",
-        *facts,
-    )
+    return canary_verdict(ev.imports, not_applicable=_without_c(ev, "canary"))
 
 
 def check_fortify(ev: ElfEvidence, params: CheckParams) -> Verdict:
@@ -109,39 +74,7 @@ def check_fortify(ev: ElfEvidence, params: CheckParams) -> Verdict:
         libc = next((lib for lib in needed if lib.startswith("libc.")), None)
         why = f"links {libc}, not glibc" if libc else "does not link glibc"
         return verdict("fortify", Status.NOT_APPLICABLE, f"FORTIFY_SOURCE is glibc's; this {why}")
-    fortified = sorted(name for name in FORTIFIABLE if f"__{name}_chk" in ev.imports)
-    plain = sorted(name for name in FORTIFIABLE if name in ev.imports)
-    fortifiable = set(fortified) | set(plain)
-    ratio = round(len(fortified) / len(fortifiable), 3) if fortifiable else 0.0
-    facts = (
-        ("fortified", tuple(fortified)),
-        ("unchecked", tuple(plain)),
-        ("ratio", ratio),
-    )
-    if not fortifiable:
-        return verdict(
-            "fortify", Status.UNKNOWN, "no fortifiable libc function is imported", *facts
-        )
-    if not fortified:
-        if (na := _without_c(ev, "fortify")) is not None:
-            return na
-        return verdict(
-            "fortify",
-            Status.FAIL,
-            f"not fortified: {len(plain)} fortifiable import(s), none checked "
-            f"({', '.join(plain[:4])})",
-            *facts,
-            level="none",
-        )
-    # A name imported both ways has some checked call sites; only names never checked count
-    # against the share (plain calls alone are often sizes the compiler proved safe).
-    level = "full" if set(plain) <= set(fortified) else "partial"
-    meets = ratio >= params.fortify_min_ratio
-    summary = (
-        f"fortified: {len(fortified)} of {len(fortifiable)} fortifiable function(s) use __*_chk"
-        + ("" if meets else f", below the minimum share {params.fortify_min_ratio}")
-    )
-    return verdict("fortify", Status.PASS if meets else Status.FAIL, summary, *facts, level=level)
+    return fortify_verdict(ev.imports, params, not_applicable=_without_c(ev, "fortify"))
 
 
 def check_cet(ev: ElfEvidence, params: CheckParams) -> Verdict:

@@ -14,23 +14,44 @@ from ..errors import MalformedBinaryError
 from ..files import read_member
 from ..model import Artifact, BinaryFormat
 from .elf import ElfEvidence, load_elf_bytes, load_elf_evidence
+from .macho import load_macho_bytes, load_macho_evidence
+from .macho_records import MachoEvidence, MachoSlice
+from .pe import load_pe_bytes, load_pe_evidence
+from .pe_records import PeEvidence
 from .store import EvidenceStore, StoreKey, is_settled, same_file
 
-__all__ = ["LOADERS", "Evidence", "EvidenceCache", "EvidenceStore", "Loader"]
+__all__ = ["LOADERS", "Evidence", "EvidenceCache", "EvidenceStore", "FileEvidence", "Loader"]
 
-Evidence = ElfEvidence
-"""Any format's evidence record (one format so far)."""
+FileEvidence = ElfEvidence | PeEvidence | MachoEvidence
+"""What a loader reads from one file (a universal Mach-O file holds several images)."""
+Evidence = ElfEvidence | PeEvidence | MachoSlice
+"""What the checks of one artifact see: one image."""
 
 
 class Loader(Protocol):
-    """Reads one format's evidence; raises :class:`MalformedBinaryError`."""
+    """Reads one format's evidence from a path; raises :class:`MalformedBinaryError`."""
 
-    def __call__(self, path: str, *, digest: bool = True, language: bool = True) -> Evidence: ...
+    def __call__(
+        self, path: str, *, digest: bool = True, language: bool = True
+    ) -> FileEvidence: ...
 
 
-LOADERS: Final[dict[BinaryFormat, Loader]] = {
-    BinaryFormat.ELF: load_elf_evidence,
+class BytesLoader(Protocol):
+    """Reads one format's evidence from memory; ``label`` names it in errors."""
+
+    def __call__(
+        self, data: bytes, label: str, *, digest: bool = True, language: bool = True
+    ) -> FileEvidence: ...
+
+
+LOADERS: Final[dict[BinaryFormat, tuple[Loader, BytesLoader]]] = {
+    BinaryFormat.ELF: (load_elf_evidence, load_elf_bytes),
+    BinaryFormat.PE: (load_pe_evidence, load_pe_bytes),
+    BinaryFormat.MACHO: (load_macho_evidence, load_macho_bytes),
 }
+"""Each format's (path loader, bytes loader)."""
+STORED_FORMATS: Final = frozenset({BinaryFormat.ELF})
+"""Formats whose evidence the cross-run store keeps (ELF: the costly language signals)."""
 
 _CacheKey = tuple[str, str | None, int, int, int, int]
 """(path, archive member, size, mtime, ctime, inode)."""
@@ -54,7 +75,7 @@ class EvidenceCache:
         """Whether evidence carries the file's sha256 (only reports need it)."""
         self.language = language
         """Whether language signals are read (only language-aware checks need them)."""
-        self._entries: dict[_CacheKey, Evidence | MalformedBinaryError] = {}
+        self._entries: dict[_CacheKey, FileEvidence | MalformedBinaryError] = {}
         self.store = store
         """Evidence kept across runs, keyed by file content (``None``: this process only)."""
         self.parses = 0
@@ -63,11 +84,26 @@ class EvidenceCache:
         """How many files were read from :attr:`store` instead of parsed."""
 
     def get(self, artifact: Artifact) -> Evidence:
-        """The evidence of ``artifact``; raises :class:`MalformedBinaryError`."""
+        """The evidence of ``artifact`` (of its slice, for a universal Mach-O file);
+        raises :class:`MalformedBinaryError`."""
+        evidence = self._file(artifact)
+        if not isinstance(evidence, MachoEvidence):
+            return evidence
+        image = evidence.slice(artifact.slice)
+        if image is None:
+            raise MalformedBinaryError(
+                artifact.display,
+                f"no {artifact.slice or 'single'} slice (the file holds "
+                f"{', '.join(piece.arch for piece in evidence.slices)})",
+            )
+        return image
+
+    def _file(self, artifact: Artifact) -> FileEvidence:
+        """The evidence of the whole file ``artifact`` is in, parsed once."""
         if artifact.problem is not None:
             raise MalformedBinaryError(artifact.display, artifact.problem)
-        loader = LOADERS.get(artifact.format) if artifact.format else None
-        if loader is None:
+        loaders = LOADERS.get(artifact.format) if artifact.format else None
+        if loaders is None:
             raise MalformedBinaryError(
                 artifact.display, f"no evidence loader for {artifact.format}"
             )
@@ -82,10 +118,11 @@ class EvidenceCache:
         entry = self._entries.get(key)
         if entry is None:
             try:
+                stored = artifact.format in STORED_FORMATS
                 evidence = (
-                    self._parse_member(artifact)
+                    self._parse_member(artifact, loaders[1])
                     if artifact.member is not None
-                    else self._from_file(artifact.path, stat, loader)
+                    else self._from_file(artifact.path, stat, loaders[0], stored=stored)
                 )
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
@@ -98,7 +135,7 @@ class EvidenceCache:
             raise entry
         return entry
 
-    def _parse_member(self, artifact: Artifact) -> Evidence:
+    def _parse_member(self, artifact: Artifact, loader: BytesLoader) -> FileEvidence:
         """Parse an archive member from memory (never extracted, not kept in the store)."""
         assert artifact.member is not None
         self.parses += 1
@@ -106,11 +143,14 @@ class EvidenceCache:
             data = read_member(artifact.path, artifact.member)
         except (OSError, ValueError) as exc:
             raise MalformedBinaryError(artifact.display, str(exc)) from exc
-        return load_elf_bytes(data, artifact.display, digest=self.digest, language=self.language)
+        return loader(data, artifact.display, digest=self.digest, language=self.language)
 
-    def _from_file(self, path: str, stat: os.stat_result, loader: Loader) -> Evidence:
-        """From the store when it knows the content, else parsed (and stored)."""
-        if self.store is None:
+    def _from_file(
+        self, path: str, stat: os.stat_result, loader: Loader, *, stored: bool
+    ) -> FileEvidence:
+        """From the store when it knows the content, else parsed (and stored); formats
+        the store does not keep are always parsed."""
+        if self.store is None or not stored:
             self.parses += 1
             return loader(path, digest=self.digest, language=self.language)
         key, hashed = self._content_key(path, stat)
@@ -139,18 +179,20 @@ class EvidenceCache:
 
     def _parse_and_store(
         self, path: str, before: os.stat_result, loader: Loader, key: StoreKey | None
-    ) -> Evidence:
+    ) -> FileEvidence:
         """Parse and store under the digest of exactly the bytes parsed: the lookup's digest
         when the file provably did not change since it was hashed (settled, same stat
         after the parse), so a cold run hashes each file once; else the parse's own."""
         assert self.store is not None
         if key is not None and is_settled(before):
             evidence = loader(path, digest=False, language=self.language)
+            assert isinstance(evidence, ElfEvidence)
             with suppress(OSError):
                 if same_file(os.stat(path), before) and evidence.size == key.size:
                     evidence = replace(evidence, sha256=key.sha256)
                     self.store.put(key, evidence)
                     return evidence
         evidence = loader(path, digest=True, language=self.language)
+        assert isinstance(evidence, ElfEvidence)
         self.store.put(StoreKey.of_evidence(evidence), evidence)
         return evidence

@@ -11,19 +11,20 @@ minutes of work.) Language signals are read in the same pass by :mod:`.elf_langu
 
 from __future__ import annotations
 
+import array
 import hashlib
 import io
 import mmap
 import struct
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Iterator
 from typing import Final
 
 from elftools.common.exceptions import ELFError
 from elftools.common.utils import struct_parse
 from elftools.elf.structs import ELFStructs
 
-from ..errors import MalformedBinaryError
-from ..files import open_regular
+from ..files import MAX_BINARY_BYTES
 from .elf_language import Section, in_file, read_language
 from .elf_records import (
     DT_FLAGS,
@@ -60,6 +61,15 @@ from .elf_records import (
     ElfEvidence,
     ElfSegment,
 )
+from .reading import (
+    OverLimit,
+    Truncated,
+    check_limit,
+    over,
+    read_file,
+    read_memory,
+    translated,
+)
 
 __all__ = [
     "DynamicInfo",
@@ -70,9 +80,28 @@ __all__ = [
 ]
 
 
+MAX_FILE_BYTES: Final = MAX_BINARY_BYTES
+"""Largest file read (the biggest vendored BLAS builds are ~100 MB). A larger one, such as a
+sparse multi-GB file named like a library, is refused before it is mapped or hashed."""
+MAX_SEGMENTS: Final = 1024
+"""Program headers read; real files have about a dozen. The checks compare GOT slots with
+the RELRO segments, so thousands of segments would make them quadratic."""
+MAX_SECTIONS: Final = 1 << 16
+"""Section headers read; a linked library has a few dozen (``-ffunction-sections`` leaves
+thousands only in object files). Extended numbering could otherwise claim billions."""
 MAX_DYNAMIC_TAGS: Final = 1 << 16
-"""A real dynamic table has a few dozen entries; more means a crafted file."""
+"""Dynamic entries read before ``DT_NULL``; a real table has a few dozen. A table that goes
+on past this fails: the tags after it (``DT_TEXTREL``...) would otherwise go unseen."""
+MAX_DYNAMIC_SYMBOLS: Final = 1 << 21
+"""Dynamic symbols read; the largest real libraries export a few hundred thousand."""
+MAX_HASH_BUCKETS: Final = 1 << 21
+"""``DT_GNU_HASH`` buckets read (a linker makes about one per four symbols)."""
+MAX_HASH_CHAIN: Final = 1 << 16
+"""Entries of the last ``DT_GNU_HASH`` chain walked to count the symbols (real: a few)."""
+MAX_RELOCATIONS: Final = 1 << 22
+"""Relocations read per table, after the leading relative ones (real: under 100k)."""
 MAX_COMMENT_BYTES: Final = 1 << 16
+"""Bytes of ``.comment`` read; the rest is ignored (real ones hold a few compiler names)."""
 MAX_NOTE_BYTES: Final = 1 << 20
 """Note segments read in all; real ones hold well under a kilobyte (build id, ABI tag,
 properties), while many crafted segments over one large range would make the scan
@@ -117,51 +146,36 @@ def load_elf_evidence(path: str, *, digest: bool = True, language: bool = True) 
 
     Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed.
     """
-
-    def read() -> ElfEvidence:
-        with open_regular(path) as handle:
-            if not handle.seek(0, 2):
-                raise MalformedBinaryError(path, "empty file")
-            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                return _Reader(data).evidence(digest=digest, language=language)
-
-    return _translated(path, read)
+    return translated(
+        path,
+        "ELF",
+        lambda: read_file(
+            path, lambda data: _Reader(data).evidence(digest=digest, language=language)
+        ),
+        (ELFError,),
+    )
 
 
 def load_elf_bytes(
     data: bytes, label: str, *, digest: bool = True, language: bool = True
 ) -> ElfEvidence:
     """The same, from bytes already in memory (a wheel member); ``label`` names it in errors."""
-
-    def read() -> ElfEvidence:
-        if not data:
-            raise MalformedBinaryError(label, "empty file")
-        return _Reader(data).evidence(digest=digest, language=language)
-
-    return _translated(label, read)
-
-
-def _translated(label: str, read: Callable[[], ElfEvidence]) -> ElfEvidence:
-    """Run ``read``; the one place where parser and I/O exceptions become
-    :class:`MalformedBinaryError`."""
-    try:
-        return read()
-    except MalformedBinaryError:
-        raise
-    except _Truncated as exc:
-        raise MalformedBinaryError(label, f"truncated or corrupt ELF: {exc}") from exc
-    except ELFError as exc:
-        raise MalformedBinaryError(label, f"malformed ELF: {exc}") from exc
-    except OSError as exc:
-        raise MalformedBinaryError(label, f"cannot read: {exc.strerror or exc}") from exc
-    except (ValueError, KeyError, IndexError, struct.error, UnicodeDecodeError, EOFError) as exc:
-        raise MalformedBinaryError(label, f"malformed ELF: {type(exc).__name__}: {exc}") from exc
+    return translated(
+        label,
+        "ELF",
+        lambda: read_memory(
+            data, label, lambda buf: _Reader(buf).evidence(digest=digest, language=language)
+        ),
+        (ELFError,),
+    )
 
 
 ELF_CLASSES: Final = {1: 32, 2: 64}
 ELF_DATA: Final = {1: True, 2: False}
 """``EI_DATA`` -> little-endian."""
 SHN_XINDEX: Final = 0xFFFF
+U32_TYPECODE: Final = next(code for code in "IL" if array.array(code).itemsize == 4)
+"""``array`` type of 32-bit words: bucket tables are read into one, not into a tuple of ints."""
 _STRUCTS: dict[tuple[bool, int], ELFStructs] = {}
 
 
@@ -173,10 +187,6 @@ def _elf_structs(little_endian: bool, bits: int) -> ELFStructs:
         structs.create_basic_structs()
         _STRUCTS[key] = structs
     return _STRUCTS[key]
-
-
-class _Truncated(Exception):
-    """A structure points outside the file."""
 
 
 class _Reader:
@@ -237,7 +247,7 @@ class _Reader:
     def _span(self, offset: int, size: int) -> int:
         """The end of ``size`` bytes at ``offset``, which must lie inside the file."""
         if not in_file(len(self.data), offset, size):
-            raise _Truncated(f"{size} bytes at offset {offset:#x} lie outside the file")
+            raise Truncated(f"{size} bytes at offset {offset:#x} lie outside the file")
         return offset + size
 
     def _bytes(self, offset: int, size: int) -> bytes:
@@ -259,13 +269,13 @@ class _Reader:
 
     def _cstring(self, offset: int, limit: int) -> str:
         if offset < 0 or offset >= limit:
-            raise _Truncated(f"string at offset {offset:#x} lies outside its table")
+            raise Truncated(f"string at offset {offset:#x} lies outside its table")
         search_end = min(limit, offset + self.string_budget + 1)
         end = self.data.find(b"\0", offset, search_end)
         if end < 0:
             if search_end < limit:
                 self._spend(search_end - offset)
-            raise _Truncated(f"unterminated string at offset {offset:#x}")
+            raise Truncated(f"unterminated string at offset {offset:#x}")
         self._spend(end - offset)
         return self.data[offset:end].decode("utf-8", "replace")
 
@@ -273,7 +283,7 @@ class _Reader:
         """Charge ``count`` bytes of names to :attr:`string_budget`."""
         self.string_budget -= count
         if self.string_budget < 0:
-            raise _Truncated(f"names exceed {STRING_BYTES_PER_FILE_BYTE}x the file size")
+            raise Truncated(f"names exceed {STRING_BYTES_PER_FILE_BYTE}x the file size")
 
     # -- structures ----------------------------------------------------------------------
 
@@ -282,9 +292,10 @@ class _Reader:
         count, size, table = header["e_phnum"], header["e_phentsize"], header["e_phoff"]
         if count == 0:
             return ()
+        check_limit(count, MAX_SEGMENTS, "e_phnum")
         layout = "IIQQQQQQ" if self.bits == 64 else "IIIIIIII"
         if size < struct.calcsize(layout):
-            raise _Truncated(f"e_phentsize {size} is too small")
+            raise Truncated(f"e_phentsize {size} is too small")
         raw = self._bytes(table, count * size)
         segments = []
         for index in range(count):
@@ -312,18 +323,19 @@ class _Reader:
             return ()
         layout = struct.Struct(self.end + ("IIQQQQIIQQ" if self.bits == 64 else "IIIIIIIIII"))
         if size < layout.size:
-            raise _Truncated(f"e_shentsize {size} is too small")
+            raise Truncated(f"e_shentsize {size} is too small")
         # Extended numbering: e_shnum 0 and e_shstrndx SHN_XINDEX defer to section 0.
         first = layout.unpack_from(self._bytes(table, layout.size))
         count = self.header["e_shnum"] or first[5]
         if count == 0:
             return ()
+        check_limit(count, MAX_SECTIONS, "e_shnum")
         names_index = self.header["e_shstrndx"]
         names_index = first[6] if names_index == SHN_XINDEX else names_index
         raw = self._bytes(table, count * size)
         headers = [layout.unpack_from(raw, index * size)[:7] for index in range(count)]
         if names_index >= count:
-            raise _Truncated(f"e_shstrndx {names_index} is not one of {count} sections")
+            raise Truncated(f"e_shstrndx {names_index} is not one of {count} sections")
         _, _, _, _, names_at, names_size, _ = headers[names_index]
         names_end = min(names_at + names_size, len(self.data))
         return tuple(
@@ -339,13 +351,14 @@ class _Reader:
         if dynamic is None:
             return None
         entry = struct.Struct(self.end + ("qQ" if self.bits == 64 else "iI"))
-        count = min(dynamic.filesz // entry.size, MAX_DYNAMIC_TAGS)
+        count = min(dynamic.filesz // entry.size, MAX_DYNAMIC_TAGS + 1)
         raw = self._bytes(dynamic.offset, count * entry.size)
         entries = []
         for tag, value in entry.iter_unpack(raw):
             if tag == DT_NULL:
                 break
             entries.append((tag, value))
+        check_limit(len(entries), MAX_DYNAMIC_TAGS, "dynamic entries before DT_NULL")
         return entries
 
     def _dynamic_info(self, entries: list[tuple[int, int]], values: dict[int, int]) -> DynamicInfo:
@@ -354,7 +367,7 @@ class _Reader:
 
         def string(value: int) -> str:
             if strtab is None:
-                raise _Truncated("DT_STRTAB does not map into the file")
+                raise Truncated("DT_STRTAB does not map into the file")
             limit = min(strtab + strsz, len(self.data)) if strsz else len(self.data)
             return self._cstring(strtab + value, limit)
 
@@ -383,7 +396,7 @@ class _Reader:
             return None
         table_at = self._file_offset(values[DT_SYMTAB], entsize)
         if table_at is None:
-            raise _Truncated("DT_SYMTAB does not map into the file")
+            raise Truncated("DT_SYMTAB does not map into the file")
         count = self._hash_symbol_count(values)
         return table_at, min(count, (len(self.data) - table_at) // entsize)
 
@@ -395,22 +408,25 @@ class _Reader:
             return 0
         offset = self._file_offset(values[DT_GNU_HASH], 16)
         if offset is None:
-            raise _Truncated("DT_GNU_HASH does not map into the file")
+            raise Truncated("DT_GNU_HASH does not map into the file")
         nbuckets, symoffset, bloom_size, _ = struct.unpack_from(
             self.end + "IIII", self._bytes(offset, 16)
         )
         buckets_at = offset + 16 + bloom_size * (self.bits // 8)
-        buckets = struct.unpack_from(
-            f"{self.end}{nbuckets}I", self._bytes(buckets_at, 4 * nbuckets)
-        )
+        buckets = array.array(U32_TYPECODE, self._bytes(buckets_at, 4 * nbuckets))
+        check_limit(nbuckets, MAX_HASH_BUCKETS, "DT_GNU_HASH buckets")
+        if (sys.byteorder == "little") != self.little_endian:
+            buckets.byteswap()
         highest = max(buckets, default=0)
         if highest < symoffset:
             return int(symoffset)
         chain_at = buckets_at + 4 * nbuckets + 4 * (highest - symoffset)
-        while not struct.unpack_from(self.end + "I", self._bytes(chain_at, 4))[0] & 1:
+        for _ in range(MAX_HASH_CHAIN):
+            if struct.unpack_from(self.end + "I", self._bytes(chain_at, 4))[0] & 1:
+                return int(highest) + 1
             highest += 1
             chain_at += 4
-        return int(highest) + 1
+        raise OverLimit(over("last DT_GNU_HASH chain", MAX_HASH_CHAIN + 1, MAX_HASH_CHAIN))
 
     def _dynamic_symbols(
         self, values: dict[int, int], sections: dict[str, tuple[int, int, int]]
@@ -425,7 +441,9 @@ class _Reader:
         symbol = struct.Struct(self.end + layout)
         imports: set[str] = set()
         exports: set[str] = set()
-        for fields in symbol.iter_unpack(self._bytes(offset, count * symbol.size)):
+        raw = self._bytes(offset, count * symbol.size)
+        check_limit(count, MAX_DYNAMIC_SYMBOLS, "dynamic symbols")
+        for fields in symbol.iter_unpack(raw):
             if self.bits == 64:
                 name_at, info, _, shndx, _, _ = fields
             else:
@@ -444,12 +462,13 @@ class _Reader:
             return
         offset = self._file_offset(address, size)
         if offset is None:
-            raise _Truncated(f"relocation table at {address:#x} does not map into the file")
+            raise Truncated(f"relocation table at {address:#x} does not map into the file")
         layout = {(64, True): "QQq", (64, False): "QQ", (32, True): "IIi", (32, False): "II"}
         entry = struct.Struct(self.end + layout[self.bits, rela])
         skipped = min(skip, size // entry.size) * entry.size
         offset, size = offset + skipped, size - skipped
         usable = size - size % entry.size
+        check_limit(usable // entry.size, MAX_RELOCATIONS, f"relocations at {address:#x}")
         type_mask = 0xFFFFFFFF if self.bits == 64 else 0xFF
         for fields in entry.iter_unpack(self._bytes(offset, usable)):
             yield fields[0], fields[1] & type_mask
@@ -490,8 +509,7 @@ class _Reader:
         align = 8 if self.bits == 64 else 4
         note_segments = [s for s in self.segments if s.p_type == PT_GNU_PROPERTY]
         note_segments = note_segments or [s for s in self.segments if s.p_type == PT_NOTE]
-        if sum(seg.filesz for seg in note_segments) > MAX_NOTE_BYTES:
-            raise _Truncated(f"note segments exceed {MAX_NOTE_BYTES} bytes")
+        check_limit(sum(seg.filesz for seg in note_segments), MAX_NOTE_BYTES, "note bytes")
         for seg in note_segments:
             for n_type, name, desc in self._notes(seg.offset, seg.filesz):
                 if n_type != NT_GNU_PROPERTY_TYPE_0 or name != b"GNU\0":
@@ -515,7 +533,7 @@ class _Reader:
             name_at = at + 12
             desc_at = name_at + -(-namesz // 4) * 4
             if desc_at + descsz > len(raw):
-                raise _Truncated(f"note at offset {offset + at:#x} runs past its segment")
+                raise Truncated(f"note at offset {offset + at:#x} runs past its segment")
             yield n_type, raw[name_at : name_at + namesz], raw[desc_at : desc_at + descsz]
             at = desc_at + -(-descsz // 4) * 4
 

@@ -48,6 +48,10 @@ EH_POINTER_BASES: Final = (0x00, 0x10, 0x30)
 """``DW_EH_PE_absptr``, ``pcrel`` and ``datarel``: what ``.eh_frame_hdr`` uses."""
 
 
+MAX_FDE_RECORDS: Final = 1 << 20
+"""``.eh_frame`` records decoded per file; the largest real libraries have ~200k FDEs."""
+
+
 class _Stop(Exception):
     """The data stops parsing here: its decode ends (the file is not at fault)."""
 
@@ -68,7 +72,8 @@ def fde_entries(data: bytes, order: str, word_size: int) -> Iterator[tuple[int, 
     """(pc_range, uses remember_state) of each FDE of an ``.eh_frame`` image, in order.
 
     Ends at the zero terminator, at a 64-bit length (no toolchain emits one in
-    ``.eh_frame``) and at the first entry or CIE that does not parse. GCC emits
+    ``.eh_frame``), at the first entry or CIE that does not parse, and after
+    :data:`MAX_FDE_RECORDS` records (what was counted stands: a sample of the code). GCC emits
     ``DW_CFA_remember_state`` for functions with an epilogue before their end; LLVM never
     does on x86-64 (language.md §3.3).
     """
@@ -78,7 +83,9 @@ def fde_entries(data: bytes, order: str, word_size: int) -> Iterator[tuple[int, 
     cie: _Cie | None
     cie_at, unpack, pointer_size, augmented = -1, head, 0, False
     at, size = 0, len(data)
-    while at + 8 <= size:
+    for _ in range(MAX_FDE_RECORDS):
+        if at + 8 > size:
+            return
         length, cie_id = head(data, at)
         if length < 4 or length == 0xFFFFFFFF:
             return
@@ -216,17 +223,24 @@ def _remembers_state(data: bytes, at: int, end: int, address_size: int) -> bool:
     return False
 
 
+MAX_LEB_BYTES: Final = 10
+"""Bytes of one LEB128 number: ten hold any 64-bit value. Longer ones end the decode (a run
+of continuation bytes would otherwise build an ever larger integer: quadratic time)."""
+
+
 def _uleb(data: Buffer, at: int, end: int) -> tuple[int, int]:
-    """An unsigned LEB128 at ``at``: (value, position after it); past ``end`` when cut."""
+    """An unsigned LEB128 at ``at``: (value, position after it); past ``end`` when cut or
+    longer than :data:`MAX_LEB_BYTES`."""
     value = shift = 0
-    while at < end:
+    end_of_number = min(end, at + MAX_LEB_BYTES)
+    while at < end_of_number:
         byte = data[at]
         at += 1
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
             return value, at
         shift += 7
-    return value, end + 1
+    return 0, end + 1
 
 
 class _Cursor:

@@ -32,6 +32,9 @@ STT_NOTYPE, STT_FUNC, STT_FILE = 0, 2, 4
 STB_LOCAL: Final = 0
 PT_GNU_EH_FRAME: Final = 0x6474E550
 
+MAX_SYMTAB_SYMBOLS: Final = 1 << 20
+"""``.symtab`` entries read for naming schemes; a larger table is left unread (as if
+stripped: the language then rests on the other signals). Real ones stay under ~500k."""
 MAX_SOURCE_FILES: Final = 256
 MAX_CRATES: Final = 256
 MAX_MARKER_SCAN_BYTES: Final = 16 << 20
@@ -151,7 +154,8 @@ def _symtab(
     Names are sliced from one copy of the string table and charged to the loader's budget.
     """
     symtab = next((sec for sec in sections if sec.type == SHT_SYMTAB), None)
-    if symtab is None:
+    entry = struct.Struct(reader.end + ("IBBHQQ" if reader.bits == 64 else "IIIBBH"))
+    if symtab is None or symtab.size // entry.size > MAX_SYMTAB_SYMBOLS:
         return None, ()
     if not 0 < symtab.link < len(sections):
         raise ValueError(f".symtab sh_link {symtab.link} names no section")
@@ -159,7 +163,6 @@ def _symtab(
     names_end = reader._span(names.offset, names.size)
     strtab = reader._bytes(names.offset, names.size)
     find = strtab.find
-    entry = struct.Struct(reader.end + ("IBBHQQ" if reader.bits == 64 else "IIIBBH"))
     raw = reader._bytes(symtab.offset, symtab.size - symtab.size % entry.size)
     dotted = "go" if b"\0runtime." in strtab else "zig"
     executable = frozenset(i for i, sec in enumerate(sections) if sec.flags & SHF_EXECINSTR)

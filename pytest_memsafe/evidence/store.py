@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple, Union, get_args, get_origin, get_type_hints
 
 from .. import __version__
-from ..files import open_regular
+from ..files import MAX_BINARY_BYTES, open_regular
 from .elf_records import ElfEvidence
 
 __all__ = [
@@ -71,12 +71,13 @@ class StoreKey(NamedTuple):
 
     @classmethod
     def of_file(cls, path: str, *, language: bool) -> StoreKey:
-        """Hash the file at ``path``; raises OSError, or ValueError for an empty file."""
-        with (
-            open_regular(path) as handle,
-            mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data,
-        ):
-            return cls(hashlib.sha256(data).hexdigest(), len(data), language)
+        """Hash the file at ``path``; raises OSError, or ValueError for an empty file or one
+        over :data:`~pytest_memsafe.files.MAX_BINARY_BYTES` (never hashed)."""
+        with open_regular(path) as handle:
+            if handle.seek(0, 2) > MAX_BINARY_BYTES:
+                raise ValueError(f"{path} is over the {MAX_BINARY_BYTES} byte limit")
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return cls(hashlib.sha256(data).hexdigest(), len(data), language)
 
     @classmethod
     def of_evidence(cls, evidence: ElfEvidence) -> StoreKey:

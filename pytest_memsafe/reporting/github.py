@@ -20,6 +20,7 @@ from .views import (
     CELL,
     ERROR_CELL,
     LEGEND,
+    by_format,
     escape_markdown,
     findings,
     matrix,
@@ -139,13 +140,15 @@ def _table(artifacts: list[ArtifactReport], checks: tuple[str, ...]) -> list[str
         f"{counts['artifacts']} binaries: {counts['failed']} failed checks, {counts['warned']} "
         f"advisory, {counts['xfailed']} accepted, {counts['passed']} passed; "
         f"{counts['errors']} unreadable binaries.",
-        "",
-        _row(["binary", *checks]),
-        _row(["---"] * (len(checks) + 1)),
     ]
-    for path, *cells in matrix(artifacts, checks):
-        bold = [f"**{cell}**" if cell in LOUD else escape_markdown(cell) for cell in cells]
-        lines.append(_row([escape_markdown(path), *bold]))
+    groups = by_format(artifacts, checks)
+    for group in groups:
+        heading = [f"### {escape_markdown(group.title)}", ""] if len(groups) > 1 else []
+        lines += ["", *heading]
+        lines += [_row(["binary", *group.checks]), _row(["---"] * (len(group.checks) + 1))]
+        for path, *cells in matrix(group.artifacts, group.checks):
+            bold = [f"**{cell}**" if cell in LOUD else escape_markdown(cell) for cell in cells]
+            lines.append(_row([escape_markdown(path), *bold]))
     lines += ["", f"Legend: {escape_markdown(LEGEND)}"]
     lines += _findings("Failing checks", findings(artifacts, "failed"))
     lines += _findings("Advisory findings", findings(artifacts, "warned"))

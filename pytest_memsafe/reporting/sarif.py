@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from ..checks import REGISTRY, CheckSpec
 from ..identity import module_identity
-from ..model import Severity
+from ..model import BinaryFormat, Severity
 from .records import ArtifactReport
 from .views import escape_markdown, findings, message, split_member
 
@@ -78,16 +78,25 @@ def build_sarif(
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
+def _fixes(spec: CheckSpec) -> str:
+    """The remediation, per format when the formats' toolchains spell it differently."""
+    if not spec.remediations:
+        return spec.remediation
+    formats = [fmt for fmt in BinaryFormat if fmt in spec.impls]
+    return "; ".join(f"{fmt.label}: {spec.fix(fmt)}" for fmt in formats)
+
+
 def _rule(spec: CheckSpec) -> dict[str, Any]:
     references = "".join(f"\n- <{url}>" for url in spec.references)
+    fixes = _fixes(spec)
     rule: dict[str, Any] = {
         "id": spec.id,
         "name": spec.title,
         "shortDescription": {"text": spec.title},
         "fullDescription": {"text": spec.rationale},
         "help": {
-            "text": f"Fix: {spec.remediation}.",
-            "markdown": f"**Fix:** {escape_markdown(spec.remediation)}.\n\n"
+            "text": f"Fix: {fixes}.",
+            "markdown": f"**Fix:** {escape_markdown(fixes)}.\n\n"
             f"{escape_markdown(spec.rationale)}\n"
             + (f"\nReferences:\n{references}\n" if references else ""),
         },

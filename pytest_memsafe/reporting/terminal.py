@@ -6,7 +6,7 @@ from typing import Any
 
 from ..checks.language import format_share
 from .records import ArtifactReport
-from .views import CELL, LEGEND, findings, matrix, project_figure
+from .views import CELL, LEGEND, by_format, findings, matrix, project_figure
 
 __all__ = ["CELL", "render_summary"]
 
@@ -37,15 +37,20 @@ def _languages(artifacts: list[ArtifactReport], project: dict[str, Any] | None) 
         )
         binder = f" [{langs['binder']}]" if langs["binder"] else ""
         lines.append(f"  {artifact.path}: {langs['primary']}{binder}: {shown}")
-    if project is not None:
+    if project is not None and project["artifacts"]:  # language is read from ELF files only
         lines.append(project_figure(project))
     return lines if len(lines) > 2 else []
 
 
 def _matrix(artifacts: list[ArtifactReport], checks: tuple[str, ...]) -> list[str]:
-    rows = [["artifact", *checks], *matrix(artifacts, checks)]
-    widths = [max(len(row[0]) for row in rows), *(max(len(c), 4) for c in checks)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    groups = by_format(artifacts, checks)
+    lines: list[str] = []
+    for group in groups:
+        if len(groups) > 1:
+            lines += ([""] if lines else []) + [f"{group.title}:"]
+        rows = [["artifact", *group.checks], *matrix(group.artifacts, group.checks)]
+        widths = [max(len(row[0]) for row in rows), *(max(len(c), 4) for c in group.checks)]
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
     lines.append(f"legend: {LEGEND}")
     lines += _findings(artifacts, "failed", "failing checks")
     lines += _findings(artifacts, "warned", "advisory findings")

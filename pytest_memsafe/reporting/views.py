@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Final
 
+from ..checks import specs_for
+from ..model import BinaryFormat
 from .records import ArtifactReport
 
 __all__ = [
     "CELL",
     "ERROR_CELL",
     "LEGEND",
+    "FormatGroup",
+    "by_format",
     "cell",
     "escape_markdown",
     "findings",
@@ -55,6 +60,31 @@ def matrix(artifacts: list[ArtifactReport], checks: tuple[str, ...]) -> list[lis
         ]
         rows.append([artifact.path, *cells])
     return rows
+
+
+@dataclass(frozen=True, slots=True)
+class FormatGroup:
+    """The artifacts of one binary format and the checks that apply to that format."""
+
+    title: str
+    """``ELF``, ``PE (x86_64)``... : the format and the machines in the group."""
+    checks: tuple[str, ...]
+    artifacts: list[ArtifactReport]
+
+
+def by_format(artifacts: list[ArtifactReport], checks: tuple[str, ...]) -> list[FormatGroup]:
+    """The matrix split per format (ELF, PE, Mach-O), each with only its own checks; a file
+    whose format could not be read goes with ELF, whose checks it was collected under."""
+    groups = []
+    for fmt in BinaryFormat:
+        members = [a for a in artifacts if (a.info.get("format") or BinaryFormat.ELF.value) == fmt]
+        if not members:
+            continue
+        applicable = {spec.id for spec in specs_for(fmt)}
+        machines = sorted({str(a.info["machine"]) for a in members if a.info.get("machine")})
+        title = f"{fmt.label} ({', '.join(machines)})" if machines else fmt.label
+        groups.append(FormatGroup(title, tuple(c for c in checks if c in applicable), members))
+    return groups
 
 
 def findings(

@@ -1,0 +1,130 @@
+"""How every format loader reads a file: mapped or from memory, errors translated once.
+
+Evidence layer; imports no parser library.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import mmap
+import struct
+from collections.abc import Callable
+from types import ModuleType
+from typing import TypeVar
+
+from ..errors import MalformedBinaryError
+from ..files import MAX_BINARY_BYTES, open_regular
+
+__all__ = [
+    "Buffer",
+    "Corrupt",
+    "digest_of",
+    "import_parser",
+    "read_file",
+    "read_memory",
+    "translated",
+]
+
+Buffer = mmap.mmap | bytes
+"""What a parser reads: the mapped file, or an archive member already in memory."""
+
+T = TypeVar("T")
+
+
+class Corrupt(ValueError):
+    """Raised by a loader's own code for a structure that cannot be right; the message
+    names the structure and becomes the detail of the :class:`MalformedBinaryError`."""
+
+
+class Truncated(Corrupt):
+    """A structure points outside the file (cut short, or an offset that lies)."""
+
+
+class OverLimit(Corrupt):
+    """A count or size read from the file exceeds one of the loaders' hard limits."""
+
+
+def over(what: str, count: int, limit: int) -> str:
+    """The message of a hard limit: ``<what>: <count> exceeds the limit of <limit>``."""
+    return f"{what}: {count} exceeds the limit of {limit}"
+
+
+def check_limit(count: int, limit: int, what: str) -> None:
+    """Raise :class:`OverLimit` when ``count`` exceeds ``limit``."""
+    if count > limit:
+        raise OverLimit(over(what, count, limit))
+
+
+DATA_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    KeyError,
+    IndexError,
+    OverflowError,
+    struct.error,
+    UnicodeDecodeError,
+    EOFError,
+)
+"""What parsing crafted bytes raises besides a parser's own errors (never a bug of ours to
+hide: each loader keeps its own logic free of these by bounding every read)."""
+
+
+def read_file(path: str, parse: Callable[[Buffer], T]) -> T:
+    """Map the regular file at ``path`` read-only and parse it. An empty file is malformed;
+    one over :data:`MAX_BINARY_BYTES` (a sparse multi-GB file) is refused before it is
+    mapped or hashed."""
+    with open_regular(path) as handle:
+        size = handle.seek(0, 2)
+        if not size:
+            raise MalformedBinaryError(path, "empty file")
+        if size > MAX_BINARY_BYTES:
+            raise MalformedBinaryError(path, over("file size", size, MAX_BINARY_BYTES))
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return parse(data)
+
+
+def read_memory(data: bytes, label: str, parse: Callable[[Buffer], T]) -> T:
+    """Parse bytes already in memory (a wheel member); ``label`` names it in errors."""
+    if not data:
+        raise MalformedBinaryError(label, "empty file")
+    return parse(data)
+
+
+def digest_of(data: Buffer) -> str:
+    """Hex sha256 of the whole buffer."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def translated(
+    label: str,
+    kind: str,
+    read: Callable[[], T],
+    parser_errors: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Run ``read``; the one place where a loader's parser and I/O exceptions become
+    :class:`MalformedBinaryError` (``kind`` names the format in the message)."""
+    try:
+        return read()
+    except MalformedBinaryError:
+        raise
+    except Truncated as exc:
+        raise MalformedBinaryError(label, f"truncated or corrupt {kind}: {exc}") from exc
+    except Corrupt as exc:
+        raise MalformedBinaryError(label, f"malformed {kind}: {exc}") from exc
+    except OSError as exc:
+        raise MalformedBinaryError(label, f"cannot read: {exc.strerror or exc}") from exc
+    except parser_errors as exc:
+        raise MalformedBinaryError(label, f"malformed {kind}: {exc}") from exc
+    except DATA_ERRORS as exc:
+        raise MalformedBinaryError(label, f"malformed {kind}: {type(exc).__name__}: {exc}") from exc
+
+
+def import_parser(module: str, install: str, label: str, kind: str) -> ModuleType:
+    """Import a format's parser library when the first file of that format is read, so a
+    run without such files never pays for it; a missing library fails that file only."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MalformedBinaryError(
+            label, f"cannot check a {kind} file: {module} is not installed ({install})"
+        ) from exc

@@ -1,0 +1,187 @@
+"""``pytest --memsafe`` on a folder that mixes ELF, PE and Mach-O files, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+ELF_NAME = "_elf.cpython-311-x86_64-linux-gnu.so"
+PE_NAME = "_win.cp311-win_amd64.pyd"
+PE32_NAME = "_win32.cp311-win32.pyd"
+MACHO_NAME = "_mac.cpython-311-darwin.so"
+FAT_NAME = "_uni.cpython-311-darwin.so"
+
+
+@pytest.fixture
+def mixed(
+    pytester: pytest.Pytester,
+    corpus: dict[str, Path],
+    pe_corpus: dict[str, Path],
+    macho_corpus: dict[str, Path],
+) -> pytest.Pytester:
+    """src/pkg with one binary of each format, a 32-bit DLL and a universal2 file."""
+    pkg = pytester.mkdir("src") / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("raise SystemExit('pkg/__init__.py was imported')\n")
+    shutil.copy(corpus["hardened"], pkg / ELF_NAME)
+    shutil.copy(pe_corpus["hardened"], pkg / PE_NAME)
+    shutil.copy(pe_corpus["safeseh-fail-x86"], pkg / PE32_NAME)
+    shutil.copy(macho_corpus["hardened-arm64"], pkg / MACHO_NAME)
+    shutil.copy(macho_corpus["universal2-canary-arm64-only"], pkg / FAT_NAME)
+    pytester.makeini("[pytest]\n")
+    return pytester
+
+
+def _results(report: Path) -> dict[str, dict[str, str]]:
+    data = json.loads(report.read_text())
+    schema = resources.files("pytest_memsafe").joinpath("data/report-v1.schema.json")
+    jsonschema.validate(data, json.loads(schema.read_text()))
+    return {
+        artifact["path"]: {r["check"]: r["outcome"] for r in artifact["results"]}
+        | {"@format": artifact["format"], "@machine": artifact["machine"]}
+        for artifact in data["artifacts"]
+    }
+
+
+def test_each_format_gets_its_own_checks(mixed: pytest.Pytester) -> None:
+    result = mixed.runpytest("--memsafe", "--memsafe-json=report.json", "-p", "no:cacheprovider")
+
+    found = _results(mixed.path / "report.json")
+    pe, pe32 = found[f"src/pkg/{PE_NAME}"], found[f"src/pkg/{PE32_NAME}"]
+    assert (pe["@format"], pe["@machine"], pe32["@machine"]) == ("pe", "x86_64", "i386")
+    assert {"aslr", "nx", "cfg", "canary", "safeseh", "cet", "wx", "loadable"} <= pe.keys()
+    assert "relro" not in pe and "rpath" not in pe
+    assert pe["aslr"] == "passed" and pe32["safeseh"] == "failed"
+    assert pe["safeseh"] == "skipped"  # not applicable on x64
+    mac = found[f"src/pkg/{MACHO_NAME}"]
+    assert (mac["@format"], mac["@machine"]) == ("macho", "arm64")
+    assert mac["code-signature"] == "passed" and mac["rpath"] == "passed"
+    assert mac["pie"] == "skipped" and "relro" not in mac
+    arm, intel = found[f"src/pkg/{FAT_NAME}[arm64]"], found[f"src/pkg/{FAT_NAME}[x86_64]"]
+    assert (arm["@machine"], intel["@machine"]) == ("arm64", "x86_64")
+    assert arm["canary"] == "passed" and intel["canary"] == "warned"
+    assert found[f"src/pkg/{ELF_NAME}"]["@format"] == "elf"
+    result.stdout.fnmatch_lines(
+        [
+            "ELF (x86_64):",
+            "artifact * relro *",
+            "PE (i386, x86_64):",
+            "artifact * nx * aslr *",
+            "Mach-O (arm64, x86_64):",
+            f"src/pkg/{FAT_NAME}[[]x86_64[]] *",
+        ]
+    )
+    assert result.ret == 1  # the 32-bit DLL fails SafeSEH
+
+
+def test_node_ids_name_the_slice(mixed: pytest.Pytester) -> None:
+    result = mixed.runpytest(
+        "--memsafe", "-k", "_uni and canary", "-rA", "-p", "no:cacheprovider", "-W", "default"
+    )
+
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            f"PASSED src/pkg/{FAT_NAME}[[]arm64[]]::canary",
+            f"PASSED src/pkg/{FAT_NAME}[[]x86_64[]]::canary",
+        ],
+        consecutive=False,
+    )
+
+
+def test_a_universal_file_named_on_the_command_line_is_checked_per_slice(
+    mixed: pytest.Pytester,
+) -> None:
+    result = mixed.runpytest(
+        "--memsafe", f"src/pkg/{FAT_NAME}", "--collect-only", "-q", "-p", "no:cacheprovider"
+    )
+
+    ids = [line for line in result.stdout.lines if "::" in line]
+    assert f"src/pkg/{FAT_NAME}[arm64]::code-signature" in ids
+    assert f"src/pkg/{FAT_NAME}[x86_64]::code-signature" in ids
+    assert not any(ELF_NAME in line or PE_NAME in line for line in ids)
+
+
+def test_windows_and_macos_wheel_members_are_checked(
+    pytester: pytest.Pytester, pe_corpus: dict[str, Path], macho_corpus: dict[str, Path]
+) -> None:
+    pytester.makeini("[pytest]\n")
+    windows = pytester.path / "demo-1.0-cp311-cp311-win_amd64.whl"
+    with zipfile.ZipFile(windows, "w") as archive:
+        archive.write(pe_corpus["nx-fail-nonxcompat"], f"demo/{PE_NAME}")
+    macos = pytester.path / "demo-1.0-cp311-cp311-macosx_11_0_universal2.whl"
+    with zipfile.ZipFile(macos, "w") as archive:
+        archive.write(macho_corpus["universal2-canary-arm64-only"], f"demo/{FAT_NAME}")
+
+    result = pytester.runpytest(
+        "--memsafe", f"--memsafe-wheel={windows}", f"--memsafe-wheel={macos}", "-rf",
+        "-p", "no:cacheprovider",
+    )  # fmt: skip
+
+    result.stdout.fnmatch_lines([f"FAILED *win_amd64.whl!demo/{PE_NAME}::nx*"])
+    result.stdout.fnmatch_lines([f"*universal2.whl!demo/{FAT_NAME}[[]x86_64[]]*"])
+    assert result.ret == 1
+
+
+def test_a_missing_parser_is_an_error_item_naming_the_install_command(
+    mixed: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pefile", None)  # import pefile now raises ImportError
+
+    result = mixed.runpytest_inprocess(
+        "--memsafe", "-k", "_win and not _win32 and aslr", "-p", "no:cacheprovider"
+    )
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*pefile is not installed (pip install 'pefile>=*')*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_vendored_dlls_and_dylibs_resolve_to_the_checked_files(
+    pytester: pytest.Pytester, pe_corpus: dict[str, Path], macho_corpus: dict[str, Path]
+) -> None:
+    pytester.makeini("[pytest]\n")
+    pkg = pytester.mkdir("pkg")
+    shutil.copy(pe_corpus["hardened"], pkg / PE_NAME)  # imports libssp-0.dll
+    shutil.copy(pe_corpus["nx-fail-nonxcompat"], pkg / "LIBSSP-0.DLL")  # Windows: any case
+    shutil.copy(macho_corpus["rpath-pass-vendored-loader-path"], pkg / MACHO_NAME)
+    (pkg / ".dylibs").mkdir()
+    shutil.copy(macho_corpus["loadable-pass-dylib"], pkg / ".dylibs/libfoo.dylib")
+
+    result = pytester.runpytest("--memsafe", "--memsafe-json=r.json", "-p", "no:cacheprovider")
+
+    report = json.loads((pytester.path / "r.json").read_text())
+    needed = {
+        a["path"]: {n["name"]: n["vendored"] for n in a["needed"]} for a in report["artifacts"]
+    }
+    assert needed[f"pkg/{PE_NAME}"]["libssp-0.dll"] == "pkg/LIBSSP-0.DLL"
+    assert needed[f"pkg/{PE_NAME}"]["KERNEL32.dll"] is None
+    assert needed[f"pkg/{MACHO_NAME}"]["@loader_path/.dylibs/libfoo.dylib"] == (
+        "pkg/.dylibs/libfoo.dylib"
+    )
+    result.stdout.fnmatch_lines(["FAILED pkg/LIBSSP-0.DLL::nx*"])
+
+
+def test_an_elf_only_run_never_imports_pefile_or_macholib(
+    pytester: pytest.Pytester, corpus: dict[str, Path]
+) -> None:
+    pytester.makeini("[pytest]\n")
+    shutil.copy(corpus["hardened"], pytester.path / ELF_NAME)
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        "    loaded = sorted(m for m in ('pefile', 'macholib') if m in sys.modules)\n"
+        "    print('parsers loaded:', loaded or 'none')\n"
+    )
+
+    result = pytester.runpytest_subprocess("--memsafe", "-s", "-p", "no:cacheprovider")
+
+    result.stdout.fnmatch_lines(["*parsers loaded: none*"])
+    assert result.ret == 0

@@ -84,7 +84,10 @@ def read_language(reader: RawElf, sections: tuple[Section, ...]) -> LanguageEvid
     """Every language signal of one mapped ELF file (``sections`` empty without a table)."""
     symtab_bytes, source_files = _symtab(reader, sections)
     markers, crates = _markers(reader, sections)
-    fde_bytes, gcc_bytes = _eh_frame(reader, sections)
+    # With function bytes in .symtab the shares come from there, and .eh_frame only has to
+    # show whether any GCC-built code exists: the first such FDE ends the scan.
+    named = any(size for scheme, size in symtab_bytes or () if scheme != "toolchain")
+    fde_bytes, gcc_bytes = _eh_frame(reader, sections, until_gcc=named)
     return LanguageEvidence(
         symtab_bytes=symtab_bytes,
         source_files=source_files,
@@ -395,10 +398,13 @@ def _example(data: Buffer, match: re.Match[bytes], floor: int) -> str:
 DEBUG_STRINGS: Final = (".debug_str", ".debug_line_str", ".debug_str_offsets")
 
 
-def _eh_frame(reader: RawElf, sections: tuple[Section, ...]) -> tuple[int, int]:
+def _eh_frame(
+    reader: RawElf, sections: tuple[Section, ...], *, until_gcc: bool = False
+) -> tuple[int, int]:
     """Bytes covered by all ``.eh_frame`` FDEs, and by those using remember_state (GCC's
     CFI on x86-64: language.md §3.3), read from the section, or without a section table
-    from the ``.eh_frame`` that ``PT_GNU_EH_FRAME`` names up to the end of its PT_LOAD."""
+    from the ``.eh_frame`` that ``PT_GNU_EH_FRAME`` names up to the end of its PT_LOAD.
+    ``until_gcc``: stop after the first remember_state FDE (both figures are then partial)."""
     region = _eh_frame_region(reader, sections)
     if region is None:
         return 0, 0
@@ -408,6 +414,8 @@ def _eh_frame(reader: RawElf, sections: tuple[Section, ...]) -> tuple[int, int]:
         total += pc_range
         if remembers_state:
             gcc += pc_range
+            if until_gcc:
+                break
     return total, gcc
 
 

@@ -173,7 +173,9 @@ class LanguageEvidence:
     crates: tuple[str, ...]
     """``name-version`` of Rust crates seen in ``.cargo/registry`` paths (sorted, capped)."""
     eh_frame_fde_bytes: int
-    """Bytes of code covered by all ``.eh_frame`` FDEs (their address ranges)."""
+    """Bytes of code covered by all ``.eh_frame`` FDEs (their address ranges). When
+    :attr:`symtab_bytes` has function bytes (the shares come from there), the scan stops at
+    the first GCC-style FDE, and both ``eh_frame`` figures cover only the FDEs read."""
     eh_frame_gcc_bytes: int
     """Bytes covered by FDEs whose CFA program uses ``DW_CFA_remember_state`` (GCC on x86-64)."""
     dwarf_producers: tuple[str, ...]

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,30 +25,43 @@ WHEELS = ("bcrypt==5.0.0", "pyzmq==27.3.0", "kiwisolver==1.5.1")
 PLATFORMS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64")
 
 
-@pytest.fixture(scope="module")
-def real_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    target = tmp_path_factory.mktemp("wheels")
+def download(target: Path, wheels: tuple[str, ...], platforms: tuple[str, ...]) -> None:
+    """``pip download`` the wheels for CPython 3.11 on any of ``platforms``; skip when pip
+    cannot (no network)."""
     command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-               "--python-version", "3.11", "--dest", str(target), *WHEELS]  # fmt: skip
-    for platform in PLATFORMS:
+               "--python-version", "3.11", "--dest", str(target), *wheels]  # fmt: skip
+    for platform in platforms:
         command += ["--platform", platform]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
         pytest.skip(f"pip download failed: {done.stderr.strip()[-500:]}")
+
+
+def scan(pytester: pytest.Pytester, wheels: list[Path]) -> dict[str, Any]:
+    """``pytest --memsafe`` over the wheels in an empty project: the JSON report, which
+    must hold no error item."""
+    pytester.makeini("[pytest]\n")  # the rootdir is this empty project: only the wheels count
+    # one token per wheel: pytest takes a separate path token as a test path for its rootdir
+    options = [f"--memsafe-wheel={wheel}" for wheel in wheels]
+    result = pytester.runpytest(
+        "--memsafe", *options, "--memsafe-json=r.json", "-p", "no:cacheprovider"
+    )
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    report: dict[str, Any] = json.loads((pytester.path / "r.json").read_text())
+    assert report["summary"]["errors"] == 0
+    return report
+
+
+@pytest.fixture(scope="module")
+def real_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    target = tmp_path_factory.mktemp("wheels")
+    download(target, WHEELS, PLATFORMS)
     return sorted(target.glob("*.whl"))
 
 
 def test_real_wheels_have_no_error_item(pytester: pytest.Pytester, real_wheels: list[Path]) -> None:
     assert len(real_wheels) == len(WHEELS)
-    pytester.makeini("[pytest]\n")  # the rootdir is this empty project: only the wheels count
-    # one token per wheel: pytest takes a separate path token as a test path for its rootdir
-    options = [f"--memsafe-wheel={wheel}" for wheel in real_wheels]
-    result = pytester.runpytest(
-        "--memsafe", *options, "--memsafe-json=r.json", "-p", "no:cacheprovider"
-    )
-    result.stdout.no_fnmatch_line("*INTERNALERROR*")
-    report = json.loads((pytester.path / "r.json").read_text())
-    assert report["summary"]["errors"] == 0
+    report = scan(pytester, real_wheels)
     members = {a["path"].rsplit("!", 1)[-1]: a for a in report["artifacts"]}
     primaries = {path.split("/")[0]: a["languages"]["primary"] for path, a in members.items()}
     assert primaries["bcrypt"] == "rust" and primaries["kiwisolver"] == "c++"
@@ -66,12 +80,7 @@ FOREIGN_PLATFORMS = ("win_amd64", "win32", "macosx_11_0_arm64")
 def foreign_wheels(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     target = tmp_path_factory.mktemp("foreign-wheels")
     for platform in FOREIGN_PLATFORMS:
-        command = [sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                   "--only-binary=:all:", "--python-version", "3.11", "--platform", platform,
-                   "--dest", str(target / platform), *FOREIGN_WHEELS]  # fmt: skip
-        done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
-        if done.returncode != 0:
-            pytest.skip(f"pip download failed: {done.stderr.strip()[-500:]}")
+        download(target / platform, FOREIGN_WHEELS, (platform,))
     return sorted(target.glob("*/*.whl"))
 
 
@@ -79,14 +88,7 @@ def test_windows_and_macos_wheels_get_plausible_verdicts(
     pytester: pytest.Pytester, foreign_wheels: list[Path]
 ) -> None:
     assert len(foreign_wheels) == len(FOREIGN_WHEELS) * len(FOREIGN_PLATFORMS)
-    pytester.makeini("[pytest]\n")
-    options = [f"--memsafe-wheel={wheel}" for wheel in foreign_wheels]
-    result = pytester.runpytest(
-        "--memsafe", *options, "--memsafe-json=r.json", "-p", "no:cacheprovider"
-    )
-    result.stdout.no_fnmatch_line("*INTERNALERROR*")
-    report = json.loads((pytester.path / "r.json").read_text())
-    assert report["summary"]["errors"] == 0
+    report = scan(pytester, foreign_wheels)
     by_path = {
         a["path"].rsplit("/", 3)[-3] + ":" + a["path"].split("/")[-1]: {
             r["check"]: r["status"] for r in a["results"]

@@ -9,8 +9,10 @@ import pytest
 
 from pytest_memsafe.checks import CheckParams, get_spec
 from pytest_memsafe.evidence.macho import load_macho_bytes, load_macho_evidence
+from pytest_memsafe.evidence.macho_records import MachoSlice
 from pytest_memsafe.evidence.pe import load_pe_bytes, load_pe_evidence
-from pytest_memsafe.model import BinaryFormat
+from pytest_memsafe.model import BinaryFormat, Status
+from tests.corpus import SOURCES, require_tool, run_tool
 from tests.macho_corpus import MACHO_VARIANTS
 from tests.pe_corpus import PE_VARIANTS
 
@@ -75,3 +77,44 @@ def test_bytes_and_path_loaders_agree(
     assert load_pe_bytes(pe.read_bytes(), "x") == load_pe_evidence(str(pe))
     fat = macho_corpus["universal2-canary-arm64-only"]
     assert load_macho_bytes(fat.read_bytes(), "x") == load_macho_evidence(str(fat))
+
+
+RUST_TRACES = SOURCES / "rust_traces.c"
+
+
+def _build_rust_traces(tmp_path: Path, kind: str) -> Path:
+    """The C module with rustc's strings planted, as a MinGW DLL or a clang Mach-O bundle."""
+    if kind == "pe":
+        out = tmp_path / "rust_traces.cp311-win_amd64.pyd"
+        run_tool([require_tool("x86_64-w64-mingw32-gcc"), "-shared", "-O2",
+                  "-fno-stack-protector", str(RUST_TRACES), "-o", str(out)])  # fmt: skip
+        return out
+    obj, out = tmp_path / "rust_traces.o", tmp_path / "rust_traces.cpython-311-darwin.so"
+    run_tool([require_tool("clang"), "-target", "arm64-apple-macos11", "-O2",
+              "-fno-stack-protector", "-c", str(RUST_TRACES), "-o", str(obj)])  # fmt: skip
+    run_tool([require_tool("ld64.lld-14"), "-arch", "arm64", "-platform_version", "macos",
+              "11.0", "11.0", "-bundle", "-undefined", "dynamic_lookup", str(obj), "-o",
+              str(out)])  # fmt: skip
+    return out
+
+
+@pytest.mark.parametrize("kind", ["pe", "macho"])
+def test_rust_traces_make_a_missing_canary_unknown_not_failed(
+    tmp_path: Path, pe_corpus: dict[str, Path], macho_corpus: dict[str, Path], kind: str
+) -> None:
+    fmt = BinaryFormat.PE if kind == "pe" else BinaryFormat.MACHO
+    load = load_pe_evidence if kind == "pe" else _only_slice
+    traced = load(str(_build_rust_traces(tmp_path, kind)))
+    plain = load(str((pe_corpus if kind == "pe" else macho_corpus)["canary-fail-off"]))
+
+    canary = get_spec("canary").impls[fmt]
+
+    assert traced.rust_marker is not None and "rustc/1159e78c" in traced.rust_marker
+    assert "memcpy" in traced.imports and "__stack_chk_fail" not in traced.imports
+    assert canary(traced, CheckParams()).status is Status.UNKNOWN
+    assert plain.rust_marker is None
+    assert canary(plain, CheckParams()).status is Status.FAIL
+
+
+def _only_slice(path: str) -> MachoSlice:
+    return load_macho_evidence(path).slices[0]

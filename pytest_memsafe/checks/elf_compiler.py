@@ -54,7 +54,7 @@ def check_canary(ev: ElfEvidence, params: CheckParams) -> Verdict:
     Rust, Go or Zig and no C-family code (stable rustc has no stack protector; language.py).
     Reference: checks.md §1a ``elf.stack_canary``.
     """
-    return canary_verdict(ev.imports, not_applicable=_without_c(ev, "canary"))
+    return canary_verdict(ev.imports, instead=_without_c(ev, "canary"))
 
 
 def check_fortify(ev: ElfEvidence, params: CheckParams) -> Verdict:
@@ -74,7 +74,7 @@ def check_fortify(ev: ElfEvidence, params: CheckParams) -> Verdict:
         libc = next((lib for lib in needed if lib.startswith("libc.")), None)
         why = f"links {libc}, not glibc" if libc else "does not link glibc"
         return verdict("fortify", Status.NOT_APPLICABLE, f"FORTIFY_SOURCE is glibc's; this {why}")
-    return fortify_verdict(ev.imports, params, not_applicable=_without_c(ev, "fortify"))
+    return fortify_verdict(ev.imports, params, instead=_without_c(ev, "fortify"))
 
 
 def check_cet(ev: ElfEvidence, params: CheckParams) -> Verdict:

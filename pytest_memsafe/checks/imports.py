@@ -15,7 +15,14 @@ from typing import Final
 from ..model import Fact, Status, Verdict
 from .base import CheckParams, verdict
 
-__all__ = ["CANARY_SYMBOLS", "FORTIFIABLE", "buffer_calls", "canary_verdict", "fortify_verdict"]
+__all__ = [
+    "CANARY_SYMBOLS",
+    "FORTIFIABLE",
+    "buffer_calls",
+    "canary_verdict",
+    "fortify_verdict",
+    "rust_unknown",
+]
 
 
 def _load_fortifiable() -> frozenset[str]:
@@ -36,11 +43,11 @@ def buffer_calls(imports: Collection[str]) -> list[str]:
 
 
 def canary_verdict(
-    imports: Collection[str], *, not_applicable: Verdict | None = None, protector: str = ""
+    imports: Collection[str], *, instead: Verdict | None = None, protector: str = ""
 ) -> Verdict:
-    """Pass on a protector import; else ``not_applicable`` if given, fail when the code
-    handles buffers, unknown when nothing shows it has any. ``protector`` names what was
-    looked for in the messages."""
+    """Pass on a protector import; else ``instead`` if given (not applicable, or unknown for
+    Rust), fail when the code handles buffers, unknown when nothing shows it has any.
+    ``protector`` names what was looked for in the messages."""
     found = [name for name in CANARY_SYMBOLS if name in imports]
     buffers = buffer_calls(imports)
     facts: tuple[Fact, ...] = (
@@ -49,8 +56,8 @@ def canary_verdict(
     )
     if found:
         return verdict("canary", Status.PASS, f"stack protector in use ({found[0]})", *facts)
-    if not_applicable is not None:
-        return not_applicable
+    if instead is not None:
+        return instead
     if buffers:
         return verdict(
             "canary",
@@ -69,12 +76,12 @@ def canary_verdict(
 
 
 def fortify_verdict(
-    imports: Collection[str], params: CheckParams, *, not_applicable: Verdict | None = None
+    imports: Collection[str], params: CheckParams, *, instead: Verdict | None = None
 ) -> Verdict:
     """Graded none / partial / full by the share of fortifiable imports that use ``_chk``.
 
-    Unknown when nothing fortifiable is imported; ``not_applicable`` (if given) replaces a
-    failure with no fortified import at all.
+    Unknown when nothing fortifiable is imported; ``instead`` (if given) replaces a failure
+    with no fortified import at all.
     """
     fortified = sorted(name for name in FORTIFIABLE if f"__{name}_chk" in imports)
     plain = sorted(name for name in FORTIFIABLE if name in imports)
@@ -90,8 +97,8 @@ def fortify_verdict(
             "fortify", Status.UNKNOWN, "no fortifiable libc function is imported", *facts
         )
     if not fortified:
-        if not_applicable is not None:
-            return not_applicable
+        if instead is not None:
+            return instead
         return verdict(
             "fortify",
             Status.FAIL,
@@ -109,3 +116,20 @@ def fortify_verdict(
         + ("" if meets else f", below the minimum share {params.fortify_min_ratio}")
     )
     return verdict("fortify", Status.PASS if meets else Status.FAIL, summary, *facts, level=level)
+
+
+def rust_unknown(check_id: str, marker: str | None) -> Verdict | None:
+    """For a PE or Mach-O binary with a rustc trace: ``unknown`` instead of a failure.
+
+    rustc emits no stack protector or FORTIFY, so their absence says nothing about Rust
+    code; C linked into it cannot be told apart without symbols (ELF has them: language.py).
+    """
+    if marker is None:
+        return None
+    return verdict(
+        check_id,
+        Status.UNKNOWN,
+        f"Rust code ({marker.strip()}...): rustc emits no stack protector or FORTIFY, and "
+        "C linked into it cannot be told apart without symbols",
+        ("rust_marker", marker),
+    )

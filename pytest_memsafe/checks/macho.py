@@ -23,7 +23,7 @@ from ..evidence.macho_records import (
 )
 from ..model import Status, Verdict
 from .base import CheckParams, verdict
-from .imports import canary_verdict, fortify_verdict
+from .imports import canary_verdict, fortify_verdict, rust_unknown
 
 __all__ = [
     "EXECUTABLE_ONLY",
@@ -48,13 +48,13 @@ def check_canary(ev: MachoSlice, params: CheckParams) -> Verdict:
     """Stack protector: ``___stack_chk_fail``/``___stack_chk_guard`` among the undefined
     symbols (symbol table or chained-fixups imports). Reference: checks.md §1c
     ``macho.stack_canary``."""
-    return canary_verdict(ev.imports)
+    return canary_verdict(ev.imports, instead=rust_unknown("canary", ev.rust_marker))
 
 
 def check_fortify(ev: MachoSlice, params: CheckParams) -> Verdict:
     """FORTIFY_SOURCE: ``___<f>_chk`` imports against the fortifiable names, graded like
     ELF. Reference: checks.md §1c ``macho.fortify``, §2.4."""
-    return fortify_verdict(ev.imports, params)
+    return fortify_verdict(ev.imports, params, instead=rust_unknown("fortify", ev.rust_marker))
 
 
 def check_nx(ev: MachoSlice, params: CheckParams) -> Verdict:

@@ -26,7 +26,7 @@ from ..evidence.pe_records import (
 )
 from ..model import Status, Verdict
 from .base import CheckParams, verdict
-from .imports import canary_verdict, fortify_verdict
+from .imports import canary_verdict, fortify_verdict, rust_unknown
 
 __all__ = [
     "check_aslr",
@@ -168,7 +168,11 @@ def check_canary(ev: PeEvidence, params: CheckParams) -> Verdict:
             f"stack protector linked statically ({min(ev.linked_in)} defined in the image)",
             ("linked_in", tuple(sorted(ev.linked_in))),
         )
-    return canary_verdict(ev.imports, protector="/GS security cookie or stack protector import")
+    return canary_verdict(
+        ev.imports,
+        instead=rust_unknown("canary", ev.rust_marker),
+        protector="/GS security cookie or stack protector import",
+    )
 
 
 def check_fortify(ev: PeEvidence, params: CheckParams) -> Verdict:
@@ -185,7 +189,7 @@ def check_fortify(ev: PeEvidence, params: CheckParams) -> Verdict:
             "not a MinGW build (MSVC has no _FORTIFY_SOURCE)",
             ("import_dlls", ev.import_dlls[:8]),
         )
-    return fortify_verdict(ev.imports, params)
+    return fortify_verdict(ev.imports, params, instead=rust_unknown("fortify", ev.rust_marker))
 
 
 MINGW_RUNTIMES: Final = ("msvcrt.dll", "libssp", "libgcc_s", "libwinpthread", "libstdc++")

@@ -29,6 +29,7 @@ from .reading import (
     import_parser,
     read_file,
     read_memory,
+    rust_marker,
     translated,
 )
 
@@ -275,6 +276,7 @@ def _slice(
             image.code_signature(signature.dataoff, signature.datasize) if signature else None
         ),
         segment_names=frozenset(segment.name for segment in segments),
+        rust_marker=rust_marker(data, offset, offset + size),
     )
 
 

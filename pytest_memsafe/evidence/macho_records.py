@@ -106,6 +106,8 @@ class MachoSlice:
     code_signature: CodeSignature | None
     """``None`` when there is no ``LC_CODE_SIGNATURE``."""
     segment_names: frozenset[str]
+    rust_marker: str | None = None
+    """A rustc trace in the image (std source path, panic message, crate path), if any."""
 
     @property
     def machine(self) -> str:

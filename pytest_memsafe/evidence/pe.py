@@ -22,6 +22,7 @@ from .reading import (
     import_parser,
     read_file,
     read_memory,
+    rust_marker,
     translated,
 )
 
@@ -164,6 +165,7 @@ def _read(pe: Any, data: Buffer, digest: bool) -> PeEvidence:
         linked_in=_linked_in(data, pe.FILE_HEADER),
         load_config=_load_config(pe, directories, plus),
         ex_dll_characteristics=_ex_dll_characteristics(pe, data),
+        rust_marker=rust_marker(data),
     )
 
 

@@ -121,6 +121,8 @@ class PeEvidence:
     unless stripped): a stack protector linked statically shows only here."""
     load_config: LoadConfig | None
     """``None`` when there is no load-config directory."""
+    rust_marker: str | None = None
+    """A rustc trace in the file (std source path, panic message, crate path), if any."""
     ex_dll_characteristics: int | None
     """Payload of the ``IMAGE_DEBUG_TYPE_EX_DLLCHARACTERISTICS`` debug entry, if any."""
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 import hashlib
 import importlib
 import mmap
+import re
 import struct
 from collections.abc import Callable
 from types import ModuleType
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from ..errors import MalformedBinaryError
 from ..files import MAX_BINARY_BYTES, open_regular
@@ -128,3 +129,21 @@ def import_parser(module: str, install: str, label: str, kind: str) -> ModuleTyp
         raise MalformedBinaryError(
             label, f"cannot check a {kind} file: {module} is not installed ({install})"
         ) from exc
+
+
+RUST_MARKER: Final = re.compile(
+    rb"/rustc/[0-9a-f]{40}[/\\]library[/\\]"  # std source paths in panic locations
+    rb"|`(?:Option|Result)::unwrap\(\)` on an? `"  # std panic messages
+    rb"|\.cargo[/\\]registry[/\\]src[/\\]"  # crate source paths
+)
+"""What rustc leaves in a binary's read-only data whatever the platform (Windows paths use
+backslashes after ``/rustc/<commit>``). A stripped ``panic=abort`` build may have none."""
+MAX_RUST_SCAN_BYTES: Final = 32 << 20
+
+
+def rust_marker(data: Buffer, start: int = 0, end: int | None = None) -> str | None:
+    """The first Rust marker in ``data[start:end]`` (at most :data:`MAX_RUST_SCAN_BYTES`
+    from ``start``), as text; ``None`` when there is none."""
+    stop = min(len(data) if end is None else end, start + MAX_RUST_SCAN_BYTES)
+    found = RUST_MARKER.search(data, start, stop)
+    return found.group().decode("ascii", "replace") if found else None

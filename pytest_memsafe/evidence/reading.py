@@ -131,19 +131,29 @@ def import_parser(module: str, install: str, label: str, kind: str) -> ModuleTyp
         ) from exc
 
 
-RUST_MARKER: Final = re.compile(
-    rb"/rustc/[0-9a-f]{40}[/\\]library[/\\]"  # std source paths in panic locations
-    rb"|`(?:Option|Result)::unwrap\(\)` on an? `"  # std panic messages
-    rb"|\.cargo[/\\]registry[/\\]src[/\\]"  # crate source paths
+RUST_TRACES: Final = (
+    b"/rustc/",  # std source paths in panic locations: /rustc/<commit>/library/...
+    b"::unwrap()` on a",  # std's unwrap panic messages
+    b".cargo/registry/src/",  # crate source paths
+    b".cargo\\registry\\src\\",  # the same, built on Windows
 )
-"""What rustc leaves in a binary's read-only data whatever the platform (Windows paths use
-backslashes after ``/rustc/<commit>``). A stripped ``panic=abort`` build may have none."""
+"""What rustc leaves in a binary's read-only data whatever the platform, searched as plain
+bytes (a regex alternation would stop at every ``.``); a stripped ``panic=abort`` build may
+have none."""
+RUSTC_PATH: Final = re.compile(rb"/rustc/[0-9a-f]{40}[/\\]library[/\\]")
 MAX_RUST_SCAN_BYTES: Final = 32 << 20
+MAX_TRACE_TEXT: Final = 80
 
 
 def rust_marker(data: Buffer, start: int = 0, end: int | None = None) -> str | None:
-    """The first Rust marker in ``data[start:end]`` (at most :data:`MAX_RUST_SCAN_BYTES`
+    """The first rustc trace in ``data[start:end]`` (at most :data:`MAX_RUST_SCAN_BYTES`
     from ``start``), as text; ``None`` when there is none."""
     stop = min(len(data) if end is None else end, start + MAX_RUST_SCAN_BYTES)
-    found = RUST_MARKER.search(data, start, stop)
-    return found.group().decode("ascii", "replace") if found else None
+    for trace in RUST_TRACES:
+        at = data.find(trace, start, stop)
+        while at >= 0 and trace == b"/rustc/" and not RUSTC_PATH.match(data, at, stop):
+            at = data.find(trace, at + 1, stop)
+        if at >= 0:
+            text = bytes(data[at : min(stop, at + MAX_TRACE_TEXT)]).split(b"\0", 1)[0]
+            return text.decode("utf-8", "replace")
+    return None

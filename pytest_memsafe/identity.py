@@ -22,7 +22,9 @@ _ABI_TAG: Final = re.compile(
     )$""",
     re.VERBOSE,
 )
-_SUFFIX: Final = re.compile(r"\.(?:so(?:\.\d+)*|pyd|dylib)$")
+_SUFFIX: Final = re.compile(r"\.(?:so(?:\.\d+)*|pyd|dll|dylib)$", re.IGNORECASE)
+_SLICE: Final = re.compile(r"\[[^\[\]/]+\]$")
+"""A universal Mach-O slice's ``[arm64]``, kept on the identity (slices are separate)."""
 _LAYOUT_PREFIX: Final = re.compile(
     r"^(?:.*?(?:^|/)(?:site-packages|dist-packages)/|.*?\.whl!|src/|lib/|build/lib[^/]*/)"
 )
@@ -34,9 +36,12 @@ def module_identity(path: str) -> str:
     Removes the file suffix (``.so``, ``.so.1.2``, ``.pyd``, ``.dylib``), then an ABI tag
     (``cpython-*``, ``pypy*-pp*``, ``cp*-win_*``, ``abi3``), then a leading layout prefix: a
     wheel name up to ``!``, anything up to ``site-packages/`` or ``dist-packages/``, or a
-    leading ``src/``, ``lib/`` or ``build/lib*/``. Vendored libraries keep their own name.
+    leading ``src/``, ``lib/`` or ``build/lib*/``. Vendored libraries keep their own name. A
+    universal file's slice keeps its ``[arch]``: ``pkg/_x[arm64]``.
     """
     posix = path.replace("\\", "/")
-    stem = _SUFFIX.sub("", posix)
+    found = _SLICE.search(posix)
+    arch = found.group() if found else ""
+    stem = _SUFFIX.sub("", posix[: len(posix) - len(arch)])
     stem = _ABI_TAG.sub("", stem)
-    return _LAYOUT_PREFIX.sub("", stem, count=1)
+    return _LAYOUT_PREFIX.sub("", stem, count=1) + arch

@@ -42,6 +42,11 @@ def gap(path: str, expected: str, why: str) -> object:
         (".venv/lib/python3.12/site-packages/pkg/_x.cpython-312-x86_64-linux-gnu.so", "pkg/_x"),
         ("/usr/lib/python3/dist-packages/pkg/_x.cpython-311-x86_64-linux-gnu.so", "pkg/_x"),
         ("dist/x.whl!pkg/_x.abi3.so", "pkg/_x"),
+        # PE and Mach-O: Windows names in any case; a universal file's slice keeps its arch
+        ("src/pkg/_x.cp311-win_amd64.pyd", "pkg/_x"),
+        ("src/pkg.libs/LIBFOO.DLL", "pkg.libs/LIBFOO"),
+        ("src/pkg/_x.cpython-311-darwin.so[arm64]", "pkg/_x[arm64]"),
+        ("dist/x.whl!pkg/_x.abi3.so[x86_64]", "pkg/_x[x86_64]"),
         (
             "dist/x-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
             "!pkg/_x.cpython-311-x86_64-linux-gnu.so",

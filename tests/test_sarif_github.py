@@ -251,6 +251,20 @@ def test_wheel_member_uses_the_wheel_as_uri(sarif_schema: dict[str, Any]) -> Non
     )
 
 
+def test_universal_slices_point_at_their_file_and_stay_apart(
+    sarif_schema: dict[str, Any],
+) -> None:
+    arm, intel = (f"src/pkg/_x.cpython-311-darwin.so[{arch}]" for arch in ("arm64", "x86_64"))
+    sarif = build_sarif([report(arm, finding("canary")), report(intel, finding("canary"))], "1.0")
+    jsonschema.validate(sarif, sarif_schema)
+    results = sarif["runs"][0]["results"]
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
+    assert uris == {"src/pkg/_x.cpython-311-darwin.so"}  # the file on disk, not the slice
+    assert [r["message"]["text"].split(": ")[0] for r in results] == [arm, intel]
+    prints = {r["partialFingerprints"]["primaryLocationLineHash"] for r in results}
+    assert prints == {fingerprint("canary", arm), fingerprint("canary", intel)} and len(prints) == 2
+
+
 def test_step_summary_is_cut_at_a_line_within_the_limit() -> None:
     artifacts = [report(f"src/pkg/_é{n:04}|x.so", finding("relro")) for n in range(400)]
     full = step_summary(artifacts, ("relro",))

@@ -40,6 +40,8 @@ LEGEND: Final = (
     "ok pass, FAIL failed, warn advisory failure, xf waived or in baseline, "
     f"- not applicable, ? unknown, {ERROR_CELL} unreadable"
 )
+_SLICE: Final = re.compile(r"\[[^\[\]/]+\]\Z")
+"""The ``[arm64]`` suffix of a universal Mach-O slice (binary names never end in ``]``)."""
 _MARKDOWN: Final = re.compile(r"([\\`*_\[\]<>|~&#])")
 
 
@@ -115,9 +117,13 @@ def project_figure(project: dict[str, Any]) -> str:
 
 
 def split_member(path: str) -> tuple[str, str | None]:
-    """``dist/x.whl!pkg/_x.so`` -> (``dist/x.whl``, ``pkg/_x.so``); a plain path has no member."""
+    """The file on disk and the member inside it: ``dist/x.whl!pkg/_x.so`` -> (``dist/x.whl``,
+    ``pkg/_x.so``); a slice of a universal file, ``pkg/_x.so[arm64]`` -> (``pkg/_x.so``,
+    None); a plain path has no member."""
     container, bang, member = path.partition("!")
-    return (container, member) if bang else (path, None)
+    if bang:
+        return container, member
+    return _SLICE.sub("", path), None
 
 
 def escape_markdown(text: object) -> str:

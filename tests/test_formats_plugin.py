@@ -12,6 +12,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from pytest_memsafe.evidence.macho import load_macho_evidence
+from pytest_memsafe.evidence.pe import load_pe_evidence
+from pytest_memsafe.evidence.store import EvidenceStore, StoreKey
+
 ELF_NAME = "_elf.cpython-311-x86_64-linux-gnu.so"
 PE_NAME = "_win.cp311-win_amd64.pyd"
 PE32_NAME = "_win32.cp311-win32.pyd"
@@ -185,3 +189,31 @@ def test_an_elf_only_run_never_imports_pefile_or_macholib(
 
     result.stdout.fnmatch_lines(["*parsers loaded: none*"])
     assert result.ret == 0
+
+
+def test_a_warm_run_parses_no_pe_or_macho_file_again(mixed: pytest.Pytester) -> None:
+    """PE and Mach-O evidence is kept across runs like ELF's (a universal file once)."""
+    cold = mixed.runpytest("--memsafe", "--memsafe-json=cold.json")
+    warm = mixed.runpytest("--memsafe", "--memsafe-json=warm.json")
+
+    cold.stdout.fnmatch_lines(["evidence: 5 files parsed, 0 from the evidence cache"])
+    warm.stdout.fnmatch_lines(["evidence: 0 files parsed, 5 from the evidence cache"])
+    assert _results(mixed.path / "warm.json") == _results(mixed.path / "cold.json")
+    slices = json.loads((mixed.path / "warm.json").read_text())["artifacts"]
+    digests = {a["path"]: a["sha256"] for a in slices if FAT_NAME in a["path"]}
+    assert len(set(digests.values())) == 1 and None not in digests.values()  # the file's
+
+
+def test_store_round_trips_pe_and_macho_evidence(
+    tmp_path: Path, pe_corpus: dict[str, Path], macho_corpus: dict[str, Path]
+) -> None:
+    store = EvidenceStore(tmp_path)
+    for evidence in (
+        load_pe_evidence(str(pe_corpus["lld-hardened"])),
+        load_macho_evidence(str(macho_corpus["universal2-canary-arm64-only"])),
+    ):
+        key = StoreKey.of_evidence(evidence)
+        assert not key.language  # no language signals outside ELF
+        assert store.put(key, evidence)
+        assert store.get(key, type(evidence)) == evidence
+        assert store.get(key) is None  # read as ELF it is no entry (and is dropped)

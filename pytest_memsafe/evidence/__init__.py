@@ -50,8 +50,21 @@ LOADERS: Final[dict[BinaryFormat, tuple[Loader, BytesLoader]]] = {
     BinaryFormat.MACHO: (load_macho_evidence, load_macho_bytes),
 }
 """Each format's (path loader, bytes loader)."""
-STORED_FORMATS: Final = frozenset({BinaryFormat.ELF})
-"""Formats whose evidence the cross-run store keeps (ELF: the costly language signals)."""
+RECORDS: Final[dict[BinaryFormat, type[FileEvidence]]] = {
+    BinaryFormat.ELF: ElfEvidence,
+    BinaryFormat.PE: PeEvidence,
+    BinaryFormat.MACHO: MachoEvidence,
+}
+"""Each format's file-evidence record: what its store entries decode to."""
+
+
+def with_digest(evidence: FileEvidence, sha256: str | None) -> FileEvidence:
+    """``evidence`` carrying ``sha256`` (each slice of a universal file too)."""
+    if isinstance(evidence, MachoEvidence):
+        slices = tuple(replace(piece, sha256=sha256) for piece in evidence.slices)
+        return replace(evidence, sha256=sha256, slices=slices)
+    return replace(evidence, sha256=sha256)
+
 
 _CacheKey = tuple[str, str | None, int, int, int, int]
 """(path, archive member, size, mtime, ctime, inode)."""
@@ -102,11 +115,10 @@ class EvidenceCache:
         """The evidence of the whole file ``artifact`` is in, parsed once."""
         if artifact.problem is not None:
             raise MalformedBinaryError(artifact.display, artifact.problem)
-        loaders = LOADERS.get(artifact.format) if artifact.format else None
-        if loaders is None:
-            raise MalformedBinaryError(
-                artifact.display, f"no evidence loader for {artifact.format}"
-            )
+        fmt = artifact.format
+        if fmt is None or fmt not in LOADERS:
+            raise MalformedBinaryError(artifact.display, f"no evidence loader for {fmt}")
+        loaders = LOADERS[fmt]
         try:
             stat = os.stat(artifact.path)
         except OSError as exc:
@@ -118,18 +130,17 @@ class EvidenceCache:
         entry = self._entries.get(key)
         if entry is None:
             try:
-                stored = artifact.format in STORED_FORMATS
                 evidence = (
                     self._parse_member(artifact, loaders[1])
                     if artifact.member is not None
-                    else self._from_file(artifact.path, stat, loaders[0], stored=stored)
+                    else self._from_file(artifact.path, stat, loaders[0], RECORDS[fmt])
                 )
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
             else:
                 # Stored evidence always carries its digest; drop it when it was not asked for.
                 keep = self.digest or evidence.sha256 is None
-                entry = evidence if keep else replace(evidence, sha256=None)
+                entry = evidence if keep else with_digest(evidence, None)
             self._entries[key] = entry
         if isinstance(entry, MalformedBinaryError):
             raise entry
@@ -146,15 +157,16 @@ class EvidenceCache:
         return loader(data, artifact.display, digest=self.digest, language=self.language)
 
     def _from_file(
-        self, path: str, stat: os.stat_result, loader: Loader, *, stored: bool
+        self, path: str, stat: os.stat_result, loader: Loader, kind: type[FileEvidence]
     ) -> FileEvidence:
-        """From the store when it knows the content, else parsed (and stored); formats
-        the store does not keep are always parsed."""
-        if self.store is None or not stored:
+        """From the store when it knows the content, else parsed (and stored)."""
+        if self.store is None:
             self.parses += 1
             return loader(path, digest=self.digest, language=self.language)
-        key, hashed = self._content_key(path, stat)
-        evidence = self.store.get(key) if key is not None else None
+        # Only ELF evidence holds language signals: other formats' entries serve both readings.
+        language = self.language and kind is ElfEvidence
+        key, hashed = self._content_key(path, stat, language)
+        evidence = self.store.get(key, kind) if key is not None else None
         if evidence is not None:
             self.store_hits += 1
             return evidence
@@ -162,16 +174,18 @@ class EvidenceCache:
         # Only a digest computed just now vouches for the bytes about to be parsed.
         return self._parse_and_store(path, stat, loader, key if hashed else None)
 
-    def _content_key(self, path: str, stat: os.stat_result) -> tuple[StoreKey | None, bool]:
+    def _content_key(
+        self, path: str, stat: os.stat_result, language: bool
+    ) -> tuple[StoreKey | None, bool]:
         """The store key of the file as ``stat`` describes it, and whether it was hashed
         just now: its digest from the store's stat index, else hashed (and indexed); None
         when it cannot be hashed."""
         assert self.store is not None
         digest = self.store.known_digest(path, stat)
         if digest is not None:
-            return StoreKey(digest, stat.st_size, self.language), False
+            return StoreKey(digest, stat.st_size, language), False
         try:
-            key = StoreKey.of_file(path, language=self.language)
+            key = StoreKey.of_file(path, language=language)
         except (OSError, ValueError):
             return None, False  # the loader reports why it cannot be read
         self.store.remember_digest(path, stat, key.sha256)
@@ -186,13 +200,11 @@ class EvidenceCache:
         assert self.store is not None
         if key is not None and is_settled(before):
             evidence = loader(path, digest=False, language=self.language)
-            assert isinstance(evidence, ElfEvidence)
             with suppress(OSError):
                 if same_file(os.stat(path), before) and evidence.size == key.size:
-                    evidence = replace(evidence, sha256=key.sha256)
+                    evidence = with_digest(evidence, key.sha256)
                     self.store.put(key, evidence)
                     return evidence
         evidence = loader(path, digest=True, language=self.language)
-        assert isinstance(evidence, ElfEvidence)
         self.store.put(StoreKey.of_evidence(evidence), evidence)
         return evidence

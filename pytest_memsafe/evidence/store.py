@@ -35,11 +35,24 @@ from collections.abc import Callable
 from contextlib import suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Final, NamedTuple, Union, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    Final,
+    NamedTuple,
+    TypeVar,
+    Union,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from .. import __version__
 from ..files import MAX_BINARY_BYTES, open_regular
 from .elf_records import ElfEvidence
+
+R = TypeVar("R")
+"""A format's file-evidence record (ElfEvidence, PeEvidence, MachoEvidence)."""
 
 __all__ = [
     "FORMAT_VERSION",
@@ -80,11 +93,12 @@ class StoreKey(NamedTuple):
                 return cls(hashlib.sha256(data).hexdigest(), len(data), language)
 
     @classmethod
-    def of_evidence(cls, evidence: ElfEvidence) -> StoreKey:
-        """The key ``evidence`` is stored under (it must carry its sha256)."""
+    def of_evidence(cls, evidence: Any) -> StoreKey:
+        """The key ``evidence`` (any format's file evidence) is stored under; it must carry
+        its sha256. Only ELF evidence has language signals (``language`` True)."""
         if evidence.sha256 is None:
             raise ValueError("evidence without a sha256 cannot be stored")
-        return cls(evidence.sha256, evidence.size, evidence.language is not None)
+        return cls(evidence.sha256, evidence.size, getattr(evidence, "language", None) is not None)
 
     @property
     def file_name(self) -> str:
@@ -103,14 +117,22 @@ def same_file(now: os.stat_result, before: os.stat_result) -> bool:
     return all(getattr(now, name) == getattr(before, name) for name in fields)
 
 
+PARSERS: Final = ("pyelftools", "pefile", "macholib")
+"""The parser libraries whose versions are part of a reading."""
+
+
+def _version(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
+
+
 @functools.cache
 def reading_id() -> str:
     """Short digest of everything besides the file that shapes its evidence."""
-    try:
-        elftools = version("pyelftools")
-    except PackageNotFoundError:
-        elftools = "unknown"
-    digest = hashlib.sha256(f"{FORMAT_VERSION}\0{__version__}\0{elftools}\0".encode())
+    parsers = "\0".join(_version(name) for name in PARSERS)
+    digest = hashlib.sha256(f"{FORMAT_VERSION}\0{__version__}\0{parsers}\0".encode())
     for source in sorted(Path(__file__).parent.glob("*.py")):
         with suppress(OSError):
             digest.update(source.name.encode() + b"\0" + source.read_bytes())
@@ -124,13 +146,14 @@ class EvidenceStore:
         self.root = directory / (reading or reading_id())
         """Where this reading's entries live; other readings' directories are left alone."""
 
-    def get(self, key: StoreKey) -> ElfEvidence | None:
-        """The stored evidence for ``key``, or ``None`` (a bad entry is removed)."""
+    def get(self, key: StoreKey, kind: type[R] = ElfEvidence) -> R | None:  # type: ignore[assignment]
+        """The stored evidence for ``key`` as a ``kind`` record (the file's format decides
+        it), or ``None`` (a bad entry is removed)."""
         path = self.root / key.file_name
         try:
             with open_regular(str(path)) as handle:
                 data = handle.read(MAX_ENTRY_BYTES + 1)
-            evidence = decode(data)
+            evidence = decode(data, kind)
             if StoreKey.of_evidence(evidence) != key:
                 raise ValueError("entry is not for this key")
         except FileNotFoundError:
@@ -179,7 +202,7 @@ class EvidenceStore:
                 os.unlink(temp)
             raise
 
-    def put(self, key: StoreKey, evidence: ElfEvidence) -> bool:
+    def put(self, key: StoreKey, evidence: object) -> bool:
         """Store ``evidence`` (atomically); ``False`` when it is too large or cannot be written."""
         if StoreKey.of_evidence(evidence) != key:
             raise ValueError(f"evidence does not match {key}")
@@ -196,14 +219,15 @@ class EvidenceStore:
 # -- encoding ---------------------------------------------------------------------------------
 
 
-def encode(evidence: ElfEvidence) -> bytes:
+def encode(evidence: object) -> bytes:
     """Compact JSON: records as objects, tuples as lists, frozensets as sorted lists."""
     return json.dumps(evidence, default=_jsonable, separators=(",", ":")).encode()
 
 
-def decode(data: bytes) -> ElfEvidence:
-    """The evidence :func:`encode` wrote; raises ValueError or TypeError for anything else."""
-    evidence: ElfEvidence = _decoder(ElfEvidence)(json.loads(data))
+def decode(data: bytes, kind: type[R] = ElfEvidence) -> R:  # type: ignore[assignment]
+    """The ``kind`` record :func:`encode` wrote; raises ValueError or TypeError for anything
+    else."""
+    evidence: R = _decoder(cast(Any, kind))(json.loads(data))
     return evidence
 
 

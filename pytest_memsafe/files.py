@@ -31,6 +31,13 @@ MAX_MEMBER_BYTES: Final = MAX_BINARY_BYTES
 """Largest archive member read into memory."""
 
 
+_OPEN_FLAGS: Final = (
+    getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
+"""POSIX: never block on a FIFO swapped in after the ``stat``; Windows has neither flag
+(nor FIFOs in the file system) but needs ``O_BINARY``."""
+
+
 class NotRegularFileError(OSError):
     """The path is a FIFO, socket, device or directory, not a regular file."""
 
@@ -42,7 +49,7 @@ def open_regular(path: str) -> BinaryIO:
     checked again (``O_NONBLOCK``, ``fstat``) in case the path was swapped in between.
     """
     _require_regular(os.stat(path).st_mode)
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
     try:
         _require_regular(os.fstat(fd).st_mode)
         return os.fdopen(fd, "rb")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from .files import open_regular
+from .identity import slice_display
 from .model import Artifact, BinaryFormat, Origin
 from .sniff import SNIFF_BYTES, fat_slices, sniff_format
 
@@ -80,7 +81,10 @@ def images(artifact: Artifact, head: bytes) -> list[Artifact]:
     names = fat_slices(head) if artifact.format is BinaryFormat.MACHO else None
     if not names:
         return [artifact]
-    return [replace(artifact, display=f"{artifact.display}[{name}]", slice=name) for name in names]
+    return [
+        replace(artifact, display=slice_display(artifact.display, name), slice=name)
+        for name in names
+    ]
 
 
 def inspect_file(path: Path, display: str, origin: Origin) -> list[Artifact]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["module_identity"]
+__all__ = ["module_identity", "slice_display", "split_slice"]
 
 _ABI_TAG: Final = re.compile(
     r"""\.(?:
@@ -24,7 +24,20 @@ _ABI_TAG: Final = re.compile(
 )
 _SUFFIX: Final = re.compile(r"\.(?:so(?:\.\d+)*|pyd|dll|dylib)$", re.IGNORECASE)
 _SLICE: Final = re.compile(r"\[[^\[\]/]+\]$")
-"""A universal Mach-O slice's ``[arm64]``, kept on the identity (slices are separate)."""
+"""A universal Mach-O slice's ``[arm64]`` (binary file names never end in ``]``)."""
+
+
+def slice_display(display: str, arch: str) -> str:
+    """How one slice of a universal file is named: ``pkg/_x.so[arm64]``."""
+    return f"{display}[{arch}]"
+
+
+def split_slice(display: str) -> tuple[str, str]:
+    """``pkg/_x.so[arm64]`` -> (``pkg/_x.so``, ``[arm64]``); any other path -> (path, "")."""
+    found = _SLICE.search(display)
+    return (display[: found.start()], found.group()) if found else (display, "")
+
+
 _LAYOUT_PREFIX: Final = re.compile(
     r"^(?:.*?(?:^|/)(?:site-packages|dist-packages)/|.*?\.whl!|src/|lib/|build/lib[^/]*/)"
 )
@@ -39,9 +52,7 @@ def module_identity(path: str) -> str:
     leading ``src/``, ``lib/`` or ``build/lib*/``. Vendored libraries keep their own name. A
     universal file's slice keeps its ``[arch]``: ``pkg/_x[arm64]``.
     """
-    posix = path.replace("\\", "/")
-    found = _SLICE.search(posix)
-    arch = found.group() if found else ""
-    stem = _SUFFIX.sub("", posix[: len(posix) - len(arch)])
+    posix, arch = split_slice(path.replace("\\", "/"))
+    stem = _SUFFIX.sub("", posix)
     stem = _ABI_TAG.sub("", stem)
     return _LAYOUT_PREFIX.sub("", stem, count=1) + arch

@@ -16,6 +16,7 @@ from collections.abc import Collection
 from .evidence.elf_records import ElfEvidence
 from .evidence.macho_records import MachoSlice
 from .evidence.pe_records import PeEvidence
+from .identity import split_slice
 
 __all__ = ["resolve_needed"]
 
@@ -70,10 +71,7 @@ def _resolve_elf(ev: ElfEvidence, display: str, available: Collection[str]) -> N
 
 def _split(display: str) -> tuple[str, str, str]:
     """(wheel prefix with its ``!``, directory inside it, ``[arch]`` suffix or "")."""
-    arch = ""
-    if display.endswith("]") and "[" in display:
-        display, _, arch = display.rpartition("[")
-        arch = f"[{arch}"
+    display, arch = split_slice(display)
     prefix, _, inner = display.rpartition("!")
     return (f"{prefix}!" if prefix else ""), posixpath.dirname(inner), arch
 

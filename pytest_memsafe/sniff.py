@@ -7,6 +7,7 @@ from typing import Final
 from .model import BinaryFormat
 
 __all__ = [
+    "MACHO_IMAGE_MAGICS",
     "MAX_FAT_SLICES",
     "SNIFF_BYTES",
     "arch_name",
@@ -23,16 +24,13 @@ SNIFF_BYTES: Final = 8 + 32 * MAX_FAT_SLICES
 FAT_MAGIC: Final = b"\xca\xfe\xba\xbe"
 FAT_MAGIC_64: Final = b"\xca\xfe\xba\xbf"
 
-_MACHO_MAGICS: Final = frozenset(
-    {
-        b"\xfe\xed\xfa\xce",  # MH_MAGIC
-        b"\xce\xfa\xed\xfe",  # MH_CIGAM
-        b"\xfe\xed\xfa\xcf",  # MH_MAGIC_64
-        b"\xcf\xfa\xed\xfe",  # MH_CIGAM_64
-        b"\xca\xfe\xba\xbe",  # FAT_MAGIC (also Java class files; checked below)
-        b"\xca\xfe\xba\xbf",  # FAT_MAGIC_64
-    }
-)
+MACHO_IMAGE_MAGICS: Final[dict[bytes, tuple[str, int]]] = {
+    b"\xfe\xed\xfa\xce": (">", 32),  # MH_MAGIC
+    b"\xce\xfa\xed\xfe": ("<", 32),  # MH_CIGAM
+    b"\xfe\xed\xfa\xcf": (">", 64),  # MH_MAGIC_64
+    b"\xcf\xfa\xed\xfe": ("<", 64),  # MH_CIGAM_64
+}
+"""A Mach-O image's magic -> (``struct`` byte order, word size)."""
 
 
 def sniff_format(head: bytes) -> BinaryFormat | None:
@@ -44,7 +42,7 @@ def sniff_format(head: bytes) -> BinaryFormat | None:
         return BinaryFormat.ELF
     if head[:2] == b"MZ" and len(head) >= 64:
         return BinaryFormat.PE
-    if head[:4] in _MACHO_MAGICS:
+    if head[:4] in MACHO_IMAGE_MAGICS or head[:4] in (FAT_MAGIC, FAT_MAGIC_64):
         if head[:4] == FAT_MAGIC and int.from_bytes(head[4:8], "big") > MAX_FAT_SLICES:
             return None  # a Java class file: its version field sits where nfat_arch is
         return BinaryFormat.MACHO

@@ -46,10 +46,10 @@ def binaries(tmp_path: Path, corpus: dict[str, Path]) -> list[Path]:
 
 
 def _round_trip(evidence: ElfEvidence, directory: Path) -> None:
-    assert decode(encode(evidence)) == evidence
+    assert decode(encode(evidence), ElfEvidence) == evidence
     key = StoreKey.of_evidence(evidence)
     assert EvidenceStore(directory).put(key, evidence)
-    assert EvidenceStore(directory).get(key) == evidence
+    assert EvidenceStore(directory).get(key, ElfEvidence) == evidence
 
 
 def test_round_trip_every_corpus_variant(evidence: dict[str, ElfEvidence], tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_round_trip_rust(request: pytest.FixtureRequest, name: str, tmp_path: Pa
 def test_encoding_is_compact_and_deterministic(evidence: dict[str, ElfEvidence]) -> None:
     data = encode(evidence["hardened"])
     assert json.dumps(json.loads(data), separators=(",", ":")).encode() == data
-    assert encode(decode(data)) == data
+    assert encode(decode(data, ElfEvidence)) == data
 
 
 def test_rerun_parses_nothing(binaries: list[Path], tmp_path: Path) -> None:
@@ -239,7 +239,7 @@ def test_index_digest_without_its_entry_is_not_trusted_for_storing(
     found = EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
     assert asked == [True]  # parsed with its own digest, not stored under the index's
     assert found.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
-    assert EvidenceStore(directory).get(StoreKey("0" * 64, found.size, True)) is None
+    assert EvidenceStore(directory).get(StoreKey("0" * 64, found.size, True), ElfEvidence) is None
 
 
 def test_corrupt_index_entry_is_a_miss(
@@ -280,12 +280,12 @@ def test_corrupt_entry_is_a_removed_miss(
     entry.write_bytes(broken)
 
     key = StoreKey.of_file(str(path), language=True)
-    assert EvidenceStore(directory).get(key) is None
+    assert EvidenceStore(directory).get(key, ElfEvidence) is None
     assert not entry.exists()
     rerun = EvidenceCache(store=EvidenceStore(directory))
     assert rerun.get(_artifact(path)) == load_elf_evidence(str(path))
     assert (rerun.parses, rerun.store_hits) == (1, 0)
-    assert EvidenceStore(directory).get(key) is not None  # rewritten whole
+    assert EvidenceStore(directory).get(key, ElfEvidence) is not None  # rewritten whole
 
 
 def test_unreadable_entry_is_a_miss(binaries: list[Path], tmp_path: Path) -> None:
@@ -351,7 +351,7 @@ def test_concurrent_writers_leave_a_whole_entry(
     def read() -> None:
         start.wait()
         for _ in range(200):
-            got = EvidenceStore(tmp_path).get(key)
+            got = EvidenceStore(tmp_path).get(key, ElfEvidence)
             if got != found:
                 misses.append(got)
 
@@ -361,7 +361,7 @@ def test_concurrent_writers_leave_a_whole_entry(
     for thread in threads:
         thread.join()
     assert misses == []
-    assert EvidenceStore(tmp_path).get(key) == found
+    assert EvidenceStore(tmp_path).get(key, ElfEvidence) == found
     assert [p.name for p in (tmp_path / store.reading_id()).iterdir()] == [key.file_name]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from pytest_memsafe.evidence.elf_records import ElfEvidence
 from pytest_memsafe.evidence.macho import load_macho_evidence
 from pytest_memsafe.evidence.pe import load_pe_evidence
 from pytest_memsafe.evidence.store import EvidenceStore, StoreKey
@@ -216,4 +217,4 @@ def test_store_round_trips_pe_and_macho_evidence(
         assert not key.language  # no language signals outside ELF
         assert store.put(key, evidence)
         assert store.get(key, type(evidence)) == evidence
-        assert store.get(key) is None  # read as ELF it is no entry (and is dropped)
+        assert store.get(key, ElfEvidence) is None  # read as ELF it is no entry (dropped)

@@ -43,6 +43,8 @@ __all__ = [
 LOW_4GB: Final = 0xFFFF_FFFF
 PAGE_SIZE: Final = 4096
 CET_MACHINES: Final = frozenset({"x86_64", "i386"})
+MINGW_RUNTIMES: Final = ("msvcrt.dll", "libssp", "libgcc_s", "libwinpthread", "libstdc++")
+"""DLLs only a MinGW-w64 build imports (MSVC links vcruntime and the UCRT api sets)."""
 
 
 def _flag(ev: PeEvidence, bit: int) -> bool:
@@ -190,10 +192,6 @@ def check_fortify(ev: PeEvidence, params: CheckParams) -> Verdict:
             ("import_dlls", ev.import_dlls[:8]),
         )
     return fortify_verdict(ev.imports, params, instead=rust_unknown("fortify", ev.rust_marker))
-
-
-MINGW_RUNTIMES: Final = ("msvcrt.dll", "libssp", "libgcc_s", "libwinpthread", "libstdc++")
-"""DLLs only a MinGW-w64 build imports (MSVC links vcruntime and the UCRT api sets)."""
 
 
 def check_safeseh(ev: PeEvidence, params: CheckParams) -> Verdict:

@@ -66,9 +66,7 @@ from .reading import (
     Truncated,
     check_limit,
     over,
-    read_file,
-    read_memory,
-    translated,
+    read_and_parse,
 )
 
 __all__ = [
@@ -146,26 +144,23 @@ def load_elf_evidence(path: str, *, digest: bool = True, language: bool = True) 
 
     Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed.
     """
-    return translated(
-        path,
-        "ELF",
-        lambda: read_file(
-            path, lambda data: _Reader(data).evidence(digest=digest, language=language)
-        ),
-        (ELFError,),
-    )
+    return load_elf(path, None, digest=digest, language=language)
 
 
 def load_elf_bytes(
     data: bytes, label: str, *, digest: bool = True, language: bool = True
 ) -> ElfEvidence:
     """The same, from bytes already in memory (a wheel member); ``label`` names it in errors."""
-    return translated(
+    return load_elf(label, data, digest=digest, language=language)
+
+
+def load_elf(label: str, data: bytes | None, *, digest: bool, language: bool) -> ElfEvidence:
+    """The file at ``label``, or the bytes ``data`` it names."""
+    return read_and_parse(
         label,
         "ELF",
-        lambda: read_memory(
-            data, label, lambda buf: _Reader(buf).evidence(digest=digest, language=language)
-        ),
+        data,
+        lambda buf: _Reader(buf).evidence(digest=digest, language=language),
         (ELFError,),
     )
 

@@ -11,13 +11,14 @@ chained-fixups import table, and the code-signature SuperBlob.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Final
 
-from ..sniff import MAX_FAT_SLICES, slice_names
+from ..sniff import MACHO_IMAGE_MAGICS, MAX_FAT_SLICES, slice_names
 from .macho_records import CodeSignature, MachoEvidence, MachoSegment, MachoSlice
 from .reading import (
     Buffer,
@@ -27,25 +28,16 @@ from .reading import (
     check_limit,
     digest_of,
     import_parser,
-    read_file,
-    read_memory,
+    read_and_parse,
     rust_marker,
-    translated,
 )
 
 __all__ = ["MACHOLIB_INSTALL", "load_macho_bytes", "load_macho_evidence"]
 
 MACHOLIB_INSTALL: Final = "pip install 'macholib>=1.16.3'"
 
-MH_MAGIC_64, MH_CIGAM_64 = 0xFEEDFACF, 0xCFFAEDFE
 FAT_MAGIC: Final = 0xCAFEBABE
 FAT_MAGIC_64: Final = 0xCAFEBABF
-THIN_MAGICS: Final[dict[bytes, tuple[str, int]]] = {
-    b"\xfe\xed\xfa\xce": (">", 32),
-    b"\xce\xfa\xed\xfe": ("<", 32),
-    b"\xfe\xed\xfa\xcf": (">", 64),
-    b"\xcf\xfa\xed\xfe": ("<", 64),
-}
 LC_REQ_DYLD: Final = 0x80000000
 LC_SEGMENT, LC_SEGMENT_64 = 0x1, 0x19
 LC_SYMTAB, LC_DYSYMTAB, LC_CODE_SIGNATURE = 0x2, 0xB, 0x1D
@@ -80,19 +72,20 @@ def load_macho_evidence(path: str, *, digest: bool = True, language: bool = True
 
     Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed.
     """
-    macholib = import_parser("macholib.MachO", MACHOLIB_INSTALL, path, "Mach-O")
-    return translated(
-        path, "Mach-O", lambda: read_file(path, lambda d: _evidence(macholib, d, digest))
-    )
+    return _load(path, None, digest)
 
 
 def load_macho_bytes(
     data: bytes, label: str, *, digest: bool = True, language: bool = True
 ) -> MachoEvidence:
     """The same, from bytes already in memory (a wheel member); ``label`` names it."""
+    return _load(label, data, digest)
+
+
+def _load(label: str, data: bytes | None, digest: bool) -> MachoEvidence:
     macholib = import_parser("macholib.MachO", MACHOLIB_INSTALL, label, "Mach-O")
-    return translated(
-        label, "Mach-O", lambda: read_memory(data, label, lambda d: _evidence(macholib, d, digest))
+    return read_and_parse(
+        label, "Mach-O", data, functools.partial(_evidence, macholib, digest=digest)
     )
 
 
@@ -127,7 +120,7 @@ def _images(data: Buffer) -> list[tuple[int, int, int, int]]:
 
 
 def _thin_magic(data: Buffer, offset: int) -> tuple[str, int]:
-    found = THIN_MAGICS.get(bytes(data[offset : offset + 4]))
+    found = MACHO_IMAGE_MAGICS.get(bytes(data[offset : offset + 4]))
     if found is None:
         raise Corrupt(f"no Mach-O header magic at offset {offset}")
     return found
@@ -200,7 +193,7 @@ def _macholib(macholib: ModuleType, data: Buffer, label: str) -> Any:
     return parsed
 
 
-def _evidence(macholib: ModuleType, data: Buffer, digest: bool) -> MachoEvidence:
+def _evidence(macholib: ModuleType, data: Buffer, *, digest: bool) -> MachoEvidence:
     images = _images(data)
     for offset, size, _, _ in images:
         _check_layout(data, offset, size)
@@ -219,7 +212,8 @@ def _evidence(macholib: ModuleType, data: Buffer, digest: bool) -> MachoEvidence
 def _slice(
     data: Buffer, header: Any, arch: str, offset: int, size: int, sha256: str | None
 ) -> MachoSlice:
-    image = _Image(data, offset, size, header.endian)
+    endian, bits = _thin_magic(data, offset)
+    image = _Image(data, offset, size, endian, bits)
     segments, rpaths, dylibs = [], [], []
     install_name = symtab = dysymtab = signature = fixups = None
     for load, command, payload in header.commands:
@@ -247,7 +241,7 @@ def _slice(
         elif kind == LC_CODE_SIGNATURE:
             signature = command
         elif kind == LC_DYLD_CHAINED_FIXUPS:
-            fixups = _linkedit(command, payload, header.endian)
+            fixups = _linkedit(command, payload, endian)
     imports: set[str] = set()
     exports: frozenset[str] = frozenset()
     sources: list[str] = []
@@ -262,7 +256,7 @@ def _slice(
         arch=arch,
         size=size,
         sha256=sha256,
-        bits=64 if header.MH_MAGIC in (MH_MAGIC_64, MH_CIGAM_64) else 32,
+        bits=bits,
         filetype=header.header.filetype,
         flags=header.header.flags,
         segments=tuple(segments),
@@ -275,7 +269,6 @@ def _slice(
         code_signature=(
             image.code_signature(signature.dataoff, signature.datasize) if signature else None
         ),
-        segment_names=frozenset(segment.name for segment in segments),
         rust_marker=rust_marker(data, offset, offset + size),
     )
 
@@ -306,8 +299,9 @@ def _linkedit(command: Any, payload: bytes, endian: str) -> tuple[int, int]:
 class _Image:
     """Bounded reads inside one image of the buffer."""
 
-    def __init__(self, data: Buffer, offset: int, size: int, endian: str) -> None:
+    def __init__(self, data: Buffer, offset: int, size: int, endian: str, bits: int) -> None:
         self.data, self.offset, self.size, self.endian = data, offset, size, endian
+        self.wide = bits == 64
         self.name_budget = NAME_BYTES_PER_IMAGE_BYTE * size
 
     def span(self, start: int, length: int, what: str) -> int:
@@ -328,7 +322,7 @@ class _Image:
 
     def symbols(self, symtab: Any, dysymtab: Any) -> tuple[set[str], frozenset[str]]:
         """(undefined external names, defined external names), leading ``_`` removed."""
-        wide = self._wide
+        wide = self.wide
         entry = 16 if wide else 12
         nsyms, symoff = int(symtab.nsyms), int(symtab.symoff)
         stroff, strsize = int(symtab.stroff), int(symtab.strsize)
@@ -361,11 +355,6 @@ class _Image:
                 name = self.cstring(stroff + strx, strsize - strx, "symbol name")
                 (undefined if what == "undefined" else exported).add(_c_name(name))
         return undefined, frozenset(exported)
-
-    @property
-    def _wide(self) -> bool:
-        magic = bytes(self.data[self.offset : self.offset + 4])
-        return THIN_MAGICS[magic][1] == 64
 
     def chained_imports(self, dataoff: int, datasize: int) -> Iterator[str]:
         """Names in the ``LC_DYLD_CHAINED_FIXUPS`` import table (uncompressed symbols)."""

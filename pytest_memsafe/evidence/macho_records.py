@@ -105,7 +105,6 @@ class MachoSlice:
     """Defined external symbols, leading underscore removed."""
     code_signature: CodeSignature | None
     """``None`` when there is no ``LC_CODE_SIGNATURE``."""
-    segment_names: frozenset[str]
     rust_marker: str | None = None
     """A rustc trace in the image (std source path, panic message, crate path), if any."""
 
@@ -113,6 +112,10 @@ class MachoSlice:
     def machine(self) -> str:
         """The slice's CPU, without the ``#n`` of a repeated CPU."""
         return self.arch.split("#")[0]
+
+    @property
+    def segment_names(self) -> frozenset[str]:
+        return frozenset(segment.name for segment in self.segments)
 
     @property
     def filetype_name(self) -> str:

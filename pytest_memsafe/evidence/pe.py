@@ -8,6 +8,7 @@ field boundary, so a short load config would lend fields the bytes that follow i
 
 from __future__ import annotations
 
+import functools
 import struct
 from types import ModuleType
 from typing import Any, Final
@@ -20,10 +21,8 @@ from .reading import (
     check_limit,
     digest_of,
     import_parser,
-    read_file,
-    read_memory,
+    read_and_parse,
     rust_marker,
-    translated,
 )
 
 __all__ = ["PEFILE_INSTALL", "load_pe_bytes", "load_pe_evidence"]
@@ -73,26 +72,20 @@ def load_pe_evidence(path: str, *, digest: bool = True, language: bool = True) -
 
     Raises :class:`MalformedBinaryError` for anything that cannot be read or parsed.
     """
-    pefile = import_parser("pefile", PEFILE_INSTALL, path, "PE")
-    return translated(
-        path,
-        "PE",
-        lambda: read_file(path, lambda data: _evidence(pefile, data, digest)),
-        (pefile.PEFormatError,),
-    )
+    return _load(path, None, digest)
 
 
 def load_pe_bytes(
     data: bytes, label: str, *, digest: bool = True, language: bool = True
 ) -> PeEvidence:
     """The same, from bytes already in memory (a wheel member); ``label`` names it."""
+    return _load(label, data, digest)
+
+
+def _load(label: str, data: bytes | None, digest: bool) -> PeEvidence:
     pefile = import_parser("pefile", PEFILE_INSTALL, label, "PE")
-    return translated(
-        label,
-        "PE",
-        lambda: read_memory(data, label, lambda buf: _evidence(pefile, buf, digest)),
-        (pefile.PEFormatError,),
-    )
+    parse = functools.partial(_evidence, pefile, digest=digest)
+    return read_and_parse(label, "PE", data, parse, (pefile.PEFormatError,))
 
 
 def _check_layout(data: Buffer) -> None:
@@ -122,7 +115,7 @@ def _check_sections(pe: Any, size: int) -> None:
             )
 
 
-def _evidence(pefile: ModuleType, data: Buffer, digest: bool) -> PeEvidence:
+def _evidence(pefile: ModuleType, data: Buffer, *, digest: bool) -> PeEvidence:
     _check_layout(data)
     # Never pe.close(): with data passed in it only runs gc.collect() (14 ms in a pytest run).
     return _read(pefile.PE(data=data, fast_load=True), data, digest)

@@ -20,11 +20,14 @@ from ..files import MAX_BINARY_BYTES, open_regular
 __all__ = [
     "Buffer",
     "Corrupt",
+    "OverLimit",
+    "Truncated",
+    "check_limit",
     "digest_of",
     "import_parser",
-    "read_file",
-    "read_memory",
-    "translated",
+    "over",
+    "read_and_parse",
+    "rust_marker",
 ]
 
 Buffer = mmap.mmap | bytes
@@ -70,7 +73,7 @@ DATA_ERRORS: tuple[type[Exception], ...] = (
 hide: each loader keeps its own logic free of these by bounding every read)."""
 
 
-def read_file(path: str, parse: Callable[[Buffer], T]) -> T:
+def _read_file(path: str, parse: Callable[[Buffer], T]) -> T:
     """Map the regular file at ``path`` read-only and parse it. An empty file is malformed;
     one over :data:`MAX_BINARY_BYTES` (a sparse multi-GB file) is refused before it is
     mapped or hashed."""
@@ -84,7 +87,7 @@ def read_file(path: str, parse: Callable[[Buffer], T]) -> T:
             return parse(data)
 
 
-def read_memory(data: bytes, label: str, parse: Callable[[Buffer], T]) -> T:
+def _read_memory(data: bytes, label: str, parse: Callable[[Buffer], T]) -> T:
     """Parse bytes already in memory (a wheel member); ``label`` names it in errors."""
     if not data:
         raise MalformedBinaryError(label, "empty file")
@@ -96,7 +99,7 @@ def digest_of(data: Buffer) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def translated(
+def _translated(
     label: str,
     kind: str,
     read: Callable[[], T],
@@ -118,6 +121,20 @@ def translated(
         raise MalformedBinaryError(label, f"malformed {kind}: {exc}") from exc
     except DATA_ERRORS as exc:
         raise MalformedBinaryError(label, f"malformed {kind}: {type(exc).__name__}: {exc}") from exc
+
+
+def read_and_parse(
+    label: str,
+    kind: str,
+    data: bytes | None,
+    parse: Callable[[Buffer], T],
+    parser_errors: tuple[type[BaseException], ...] = (),
+) -> T:
+    """What every format loader does: parse the file at ``label`` (``data`` None) or the
+    bytes ``data`` that ``label`` names, with every error a :class:`MalformedBinaryError`."""
+    if data is None:
+        return _translated(label, kind, lambda: _read_file(label, parse), parser_errors)
+    return _translated(label, kind, lambda: _read_memory(data, label, parse), parser_errors)
 
 
 def import_parser(module: str, install: str, label: str, kind: str) -> ModuleType:

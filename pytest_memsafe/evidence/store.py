@@ -1,9 +1,10 @@
 """Evidence kept across runs, keyed by file content (evidence layer; no pytest import).
 
-An entry is the compact JSON of one :class:`ElfEvidence`, named by the sha256 and size of
-the file and whether language signals were read, in a directory per *reading*
-(:func:`reading_id`: format version, pytest-memsafe and pyelftools versions and a digest of
-the evidence sources), so a new release or an edited loader never reuses an entry.
+An entry is the compact JSON of one file's evidence record (ELF, PE or Mach-O: the file's
+format says which), named by the sha256 and size of the file and whether language signals
+were read, in a directory per *reading* (:func:`reading_id`: format version, pytest-memsafe,
+pyelftools, pefile and macholib versions and a digest of the evidence sources), so a new
+release or an edited loader never reuses an entry.
 
 * The file is hashed unless a *stat index* entry vouches for its digest: an entry named by
   (path, device, inode, size, mtime, ctime), written after hashing. Size, mtime and inode
@@ -49,7 +50,6 @@ from typing import (
 
 from .. import __version__
 from ..files import MAX_BINARY_BYTES, open_regular
-from .elf_records import ElfEvidence
 
 R = TypeVar("R")
 """A format's file-evidence record (ElfEvidence, PeEvidence, MachoEvidence)."""
@@ -146,7 +146,7 @@ class EvidenceStore:
         self.root = directory / (reading or reading_id())
         """Where this reading's entries live; other readings' directories are left alone."""
 
-    def get(self, key: StoreKey, kind: type[R] = ElfEvidence) -> R | None:  # type: ignore[assignment]
+    def get(self, key: StoreKey, kind: type[R]) -> R | None:
         """The stored evidence for ``key`` as a ``kind`` record (the file's format decides
         it), or ``None`` (a bad entry is removed)."""
         path = self.root / key.file_name
@@ -224,7 +224,7 @@ def encode(evidence: object) -> bytes:
     return json.dumps(evidence, default=_jsonable, separators=(",", ":")).encode()
 
 
-def decode(data: bytes, kind: type[R] = ElfEvidence) -> R:  # type: ignore[assignment]
+def decode(data: bytes, kind: type[R]) -> R:
     """The ``kind`` record :func:`encode` wrote; raises ValueError or TypeError for anything
     else."""
     evidence: R = _decoder(cast(Any, kind))(json.loads(data))

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..checks import specs_for
+from ..identity import split_slice
 from ..model import BinaryFormat
 from .records import ArtifactReport
 
@@ -40,8 +41,6 @@ LEGEND: Final = (
     "ok pass, FAIL failed, warn advisory failure, xf waived or in baseline, "
     f"- not applicable, ? unknown, {ERROR_CELL} unreadable"
 )
-_SLICE: Final = re.compile(r"\[[^\[\]/]+\]\Z")
-"""The ``[arm64]`` suffix of a universal Mach-O slice (binary names never end in ``]``)."""
 _MARKDOWN: Final = re.compile(r"([\\`*_\[\]<>|~&#])")
 
 
@@ -123,7 +122,7 @@ def split_member(path: str) -> tuple[str, str | None]:
     container, bang, member = path.partition("!")
     if bang:
         return container, member
-    return _SLICE.sub("", path), None
+    return split_slice(path)[0], None
 
 
 def escape_markdown(text: object) -> str:

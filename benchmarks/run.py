@@ -248,6 +248,8 @@ def measure_pytest(report: Report, corpus: Path, repeat: int, work: Path) -> Non
 
     report.runs["b"] = best_of(repeat, cold())
     report.runs["b"].label = "(b) pytest --memsafe, cold (empty evidence cache)"
+    report.runs["b-alone"] = best_of(repeat, cold("--memsafe-parse-ahead=off"))
+    report.runs["b-alone"].label = "(b) the same, --memsafe-parse-ahead=off"
     warm_root = fresh_root(work, "warm")
     timed("", pytest_argv(warm_root, "--memsafe", target), warm_root)  # fills the cache
     report.runs["c"] = best_of(
@@ -361,11 +363,13 @@ def print_ratios(report: Report) -> None:
     runs = report.runs
     pairs = [
         ("(b) cold / floor", "b", "floor"),
+        ("(b) cold, parse-ahead off / floor", "b-alone", "floor"),
         ("(c) warm / floor", "c", "floor"),
         ("(d) -n 2 cold / floor -n 2", "d", "floor-n2"),
         ("(d) -n 2 --dist loadfile / floor -n 2", "d-loadfile", "floor-n2"),
         ("(b) cold / (a) extraction alone", "b", "a"),
         ("checksec --dir / (b) cold", "checksec-dir", "b"),
+        ("checksec --dir / (b) cold, parse-ahead off", "checksec-dir", "b-alone"),
         ("checksec --file per file / (b) cold", "checksec-file", "b"),
         ("hardening-check per file / (b) cold", "hardening-check", "b"),
         ("checksec.py -w 1 / (a)", "checksec.py-w1", "a"),

@@ -13,9 +13,10 @@ import pytest
 
 from .baseline import Baseline
 from .checks import CheckSpec, specs_for
-from .checks.language import LanguageProfile, classify, code_bytes
+from .checks.language import LanguageProfile, classify, code_bytes, forget_profiles
 from .errors import MalformedBinaryError, MemsafeWarning
 from .evidence import Evidence, EvidenceCache
+from .evidence.ahead import ParseAhead
 from .evidence.elf_records import ElfEvidence
 from .model import Artifact, BinaryFormat, Outcome
 from .needed import resolve_needed
@@ -58,10 +59,20 @@ class RunState:
     baseline: Baseline | None = None
     """Accepted findings, when a baseline file exists or is being recorded."""
     cache: EvidenceCache = field(default_factory=EvidenceCache)
+    ahead: ParseAhead | None = None
+    """The parse-ahead helper of this run, if one was started."""
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     """Artifacts collected in this process, by :attr:`Artifact.key` (no double counting)."""
     _needed: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
     _described: dict[str, tuple[Evidence, ArtifactFacts]] = field(default_factory=dict)
+
+    def release(self) -> None:
+        """Drop every binary's evidence once the run is over (pytest collects garbage
+        several times at exit, walking whatever is still held)."""
+        self.cache.clear()
+        self._described.clear()
+        self._needed.clear()
+        forget_profiles()
 
     def needed(self, artifact: Artifact, evidence: Evidence) -> list[dict[str, str | None]]:
         """The artifact's NEEDED libraries and the checked files they resolve to (once each;
@@ -246,6 +257,9 @@ class CheckItem(MemsafeItem):
         # Outside the except block, so the report shows one line and no exception chain.
         self._record(None, problem.detail)
         pytest.fail(f"[memsafe] cannot check {problem}", pytrace=False)
+
+    def teardown(self) -> None:
+        self.evidence = None  # the run's cache holds it while other items may need it
 
     def runtest(self) -> None:
         assert self.evidence is not None

@@ -23,12 +23,13 @@ else:  # pragma: no cover - Python 3.10
 
 from . import __version__
 from .baseline import Baseline, load_baseline
-from .collect import ArtifactFile, ContainerFile, ProjectCollector, RunState
+from .collect import ArtifactFile, CheckItem, ContainerFile, ProjectCollector, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .distributions import dist_artifacts, installed
 from .errors import MemsafeWarning, SettingsError
 from .evidence import LOADERS, EvidenceCache, EvidenceStore
-from .model import Artifact
+from .evidence.ahead import MIN_AHEAD_BYTES, ParseAhead, usable_cpus
+from .model import Artifact, BinaryFormat
 from .reporting.controller import MemsafeReporter
 from .reporting.gate import MemsafeGate
 from .settings import Settings, parse_settings
@@ -66,6 +67,7 @@ INI_OPTIONS: Final[dict[str, tuple[str, str]]] = {
     "memsafe_min_project_safe_share": ("float", "all binaries: share (0-1) of code, by bytes"),
     "memsafe_language_unknown": ("string", "unknown language under a strict policy: fail|skip"),
     "memsafe_language_waivers": ("linelist", "'GLOB | LANGUAGE[,LANGUAGE] | REASON' lines"),
+    "memsafe_parse_ahead": ("string", "parse binaries in a helper process: auto, on or off"),
 }
 """ini options: name -> (pytest ini type, help)."""
 
@@ -124,6 +126,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--memsafe-policy", metavar="POLICY", default=None,
         help="language policy: any, memory-safe or rust-only",
     )  # fmt: skip
+    group.addoption(
+        "--memsafe-parse-ahead", metavar="auto|on|off", default=None,
+        help="parse binaries in a helper process while the items run (default: auto)",
+    )  # fmt: skip
     for name, (kind, help_text) in INI_OPTIONS.items():
         parser.addini(name, help_text, type=kind, default=None)  # type: ignore[arg-type]
 
@@ -146,7 +152,10 @@ def _raw_settings(
     table, table_problems = _memsafe_table(pyproject)
     problems += table_problems
     raw["toml_waivers"] = table.get("waivers")
-    for key in ("json", "relro_min", "unknown", "policy", "sarif", "baseline", "baseline_strict"):
+    for key in (
+        "json", "relro_min", "unknown", "policy", "sarif", "baseline", "baseline_strict",
+        "parse_ahead",
+    ):  # fmt: skip
         value = getattr(cli, f"memsafe_{key}")
         if value is not None:
             raw[key] = value
@@ -210,6 +219,37 @@ def _evidence_store(config: pytest.Config, worthwhile: bool) -> EvidenceStore | 
         return EvidenceStore(pytest_cache.mkdir("memsafe-evidence"))
     except OSError:  # an unwritable cache dir: parse on every run
         return None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the parse-ahead helper (:mod:`.evidence.ahead`) when it can save time: not on
+    an xdist worker (the workers already parse side by side), not for ``--collect-only``."""
+    config = session.config
+    if STATE not in config.stash or hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    state = config.stash[STATE]
+    mode = state.settings.parse_ahead
+    if mode == "off" or state.cache.store is None or (mode == "auto" and usable_cpus() < 2):
+        return
+    files: dict[str, tuple[BinaryFormat, int]] = {}
+    for item in session.items:
+        if not isinstance(item, CheckItem):
+            continue
+        artifact = item.artifact_file.artifact
+        fmt = artifact.format
+        if artifact.member or artifact.problem or fmt is None or artifact.path in files:
+            continue
+        stat = state.cache.unstored(artifact.path, fmt)
+        if stat is not None:
+            files[artifact.path] = (fmt, stat.st_size)
+    if mode == "auto" and sum(size for _, size in files.values()) < MIN_AHEAD_BYTES:
+        return
+    state.ahead = ParseAhead.start(
+        state.cache, [(path, fmt, size) for path, (fmt, size) in files.items()]
+    )
+    if state.ahead is not None:
+        state.cache.waiter = state.ahead.wait_for
+        config.add_cleanup(state.ahead.close)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -281,6 +321,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(reporter, "memsafe-reporter")
         gate = MemsafeGate(reporter, settings, config.stash[STATE])
         config.pluginmanager.register(gate, "memsafe-gate")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if STATE in config.stash:
+        config.stash[STATE].release()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

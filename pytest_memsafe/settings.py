@@ -22,6 +22,9 @@ __all__ = ["UNKNOWN_CHOICES", "Settings", "Waiver", "parse_settings"]
 
 UNKNOWN_CHOICES: Final = ("skip", "fail")
 POLICY_CHOICES: Final = ("any", "memory-safe", "rust-only")
+ParseAhead = Literal["auto", "on", "off"]
+PARSE_AHEAD_CHOICES: Final[dict[str, ParseAhead]] = {"auto": "auto", "on": "on", "off": "off"}
+"""``memsafe_parse_ahead`` values (the first is the default)."""
 SEVERITY_CHOICES: Final = tuple(severity.value for severity in Severity)
 
 
@@ -84,6 +87,9 @@ class Settings:
     language_waivers: tuple[Waiver, ...] = ()
     min_project_safe_share: float = 0.0
     """Share of all compiled code (by bytes) that must be in a memory-safe language."""
+    parse_ahead: ParseAhead = "auto"
+    """Whether a helper process parses binaries ahead of the items: ``auto`` with two or
+    more CPUs and enough to parse, ``on`` whenever the evidence cache is on."""
 
     @property
     def enabled_checks(self) -> tuple[str, ...]:
@@ -292,7 +298,8 @@ def parse_settings(raw: Mapping[str, object], today: date | None = None) -> Sett
     ``rpath_allow``, ``paths``, ``exclude``, ``waivers``, ``unknown``, ``json``, ``policy``,
     ``safe_languages``, ``min_safe_share``, ``min_project_safe_share``, ``language_unknown``,
     ``language_waivers``, ``sarif``, ``baseline``, ``update_baseline``, ``baseline_strict``,
-    ``toml_waivers`` (the ``[tool.memsafe] waivers`` array), ``dists``, ``wheels``, ``vendored``.
+    ``toml_waivers`` (the ``[tool.memsafe] waivers`` array), ``dists``, ``wheels``, ``vendored``,
+    ``parse_ahead``.
     ``today`` decides expiry.
     Raises :class:`SettingsError` naming every bad option, value and the valid choices.
     """
@@ -345,6 +352,9 @@ def parse_settings(raw: Mapping[str, object], today: date | None = None) -> Sett
         min_project_safe_share=_ratio(
             problems, "memsafe_min_project_safe_share", raw.get("min_project_safe_share")
         ),
+        parse_ahead=PARSE_AHEAD_CHOICES[
+            _choice(problems, "memsafe_parse_ahead", raw.get("parse_ahead"), PARSE_AHEAD_CHOICES)
+        ],
     )
     if problems:
         raise SettingsError(problems)

@@ -158,3 +158,30 @@ def test_project_share_weights_binaries_by_code_bytes(c_module: ElfEvidence) -> 
     assert (figure.artifacts, figure.safe_artifacts) == (3, 1)
     assert figure.safe_bytes == 3000 + 1000 and figure.share == pytest.approx(4000 / 6000, 1e-3)
     assert figure.sentence().startswith("1 of 3 binaries are in memory-safe languages; 66.7%")
+
+
+_RUST_HASH = "17h0123456789abcdefE"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"_ZN4core3fmt5write{_RUST_HASH}", f"_ZN3std2rt10lang_start{_RUST_HASH}.llvm.42",
+        "_ZN5arrow6Status2OKEv", f"_ZN{_RUST_HASH}", f"_ZN3foo{_RUST_HASH[:-1]}X",
+        "_ZN3foo17h0123456789ABCDEFE", "_ZN3foo17h0123456789abcdeE", f"_Z3foo{_RUST_HASH}",
+        f"_ZN3foo{_RUST_HASH}E", "_ZNK3foo3barEv.cold", "_Z", "_ZN", f"_ZN\n{_RUST_HASH}",
+    ],
+)  # fmt: skip
+def test_legacy_rust_fast_path_agrees_with_the_rule(name: str) -> None:
+    """``_name_scheme`` settles ``_Z`` names without NAME_PATTERN: same answer as the rule."""
+    from pytest_memsafe.evidence.elf_language import (
+        GROUP_SCHEME,
+        NAME_PATTERN,
+        _name_scheme,
+        _unclone,
+    )
+
+    raw = name.encode()
+    found = NAME_PATTERN.match(_unclone(raw) if b"." in raw else raw)
+    assert found is not None
+    assert _name_scheme(raw, "zig") == GROUP_SCHEME[found.lastindex or 0]

@@ -316,6 +316,11 @@ def classify(ev: ElfEvidence) -> LanguageProfile:
     return profile
 
 
+def forget_profiles() -> None:
+    """Empty :func:`classify`'s memo (it holds the evidence of the last binaries)."""
+    _MEMO.clear()
+
+
 def _classify(ev: ElfEvidence) -> LanguageProfile:
     le = ev.language
     fired = [(lang, what) for lang, what, holds in SIGNALS if holds(ev, le)]

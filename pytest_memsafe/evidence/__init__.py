@@ -6,9 +6,10 @@ Evidence never judges; only the format modules import a parser library.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import replace
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from ..errors import MalformedBinaryError
 from ..files import read_member
@@ -20,7 +21,15 @@ from .pe import load_pe_bytes, load_pe_evidence
 from .pe_records import PeEvidence
 from .store import EvidenceStore, StoreKey, is_settled, same_file
 
-__all__ = ["LOADERS", "Evidence", "EvidenceCache", "EvidenceStore", "FileEvidence", "Loader"]
+__all__ = [
+    "LOADERS",
+    "Evidence",
+    "EvidenceCache",
+    "EvidenceStore",
+    "FileEvidence",
+    "Filled",
+    "Loader",
+]
 
 FileEvidence = ElfEvidence | PeEvidence | MachoEvidence
 """What a loader reads from one file (a universal Mach-O file holds several images)."""
@@ -66,8 +75,14 @@ def with_digest(evidence: FileEvidence, sha256: str | None) -> FileEvidence:
     return replace(evidence, sha256=sha256)
 
 
+Filled = Literal["known", "parsed", "failed"]
+"""What :meth:`EvidenceCache.fill` did for one file."""
 _CacheKey = tuple[str, str | None, int, int, int, int]
 """(path, archive member, size, mtime, ctime, inode)."""
+
+
+def _memo_key(path: str, member: str | None, stat: os.stat_result) -> _CacheKey:
+    return (path, member, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 class EvidenceCache:
@@ -95,6 +110,14 @@ class EvidenceCache:
         """How many files were actually parsed (the rest were cache hits)."""
         self.store_hits = 0
         """How many files were read from :attr:`store` instead of parsed."""
+        self.waiter: Callable[[str], None] | None = None
+        """Called with a file's path before it is looked up in :attr:`store` (the
+        parse-ahead helper's :meth:`~.ahead.ParseAhead.wait_for`)."""
+
+    def clear(self) -> None:
+        """Forget every file's evidence (at the end of a run: less for the garbage collector
+        to walk; the store keeps what was stored)."""
+        self._entries.clear()
 
     def get(self, artifact: Artifact) -> Evidence:
         """The evidence of ``artifact`` (of its slice, for a universal Mach-O file);
@@ -123,10 +146,7 @@ class EvidenceCache:
             stat = os.stat(artifact.path)
         except OSError as exc:
             raise MalformedBinaryError(artifact.display, f"cannot read: {exc.strerror}") from exc
-        key = (
-            artifact.path, artifact.member, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns,
-            stat.st_ino,
-        )  # fmt: skip
+        key = _memo_key(artifact.path, artifact.member, stat)
         entry = self._entries.get(key)
         if entry is None:
             try:
@@ -138,13 +158,54 @@ class EvidenceCache:
             except MalformedBinaryError as exc:
                 entry = MalformedBinaryError(artifact.display, exc.detail)
             else:
-                # Stored evidence always carries its digest; drop it when it was not asked for.
-                keep = self.digest or evidence.sha256 is None
-                entry = evidence if keep else with_digest(evidence, None)
+                entry = self._as_asked(evidence)
             self._entries[key] = entry
         if isinstance(entry, MalformedBinaryError):
             raise entry
         return entry
+
+    def fill(self, path: str, fmt: BinaryFormat, *, keep: bool = False) -> Filled:
+        """See that :attr:`store` holds the evidence of the file at ``path`` (the
+        parse-ahead step): ``known`` when it already did, ``parsed`` when it was parsed and
+        stored now, ``failed`` when it cannot be (no store, unreadable or malformed: the
+        items' own parse reports why). ``keep``: also remember it in this process."""
+        stat = self.unstored(path, fmt)
+        if stat is None:
+            return "failed" if self.store is None or fmt not in LOADERS else "known"
+        hits = self.store_hits
+        try:
+            evidence = self._from_file(path, stat, LOADERS[fmt][0], RECORDS[fmt])
+        except MalformedBinaryError:
+            return "failed"
+        if keep:
+            self._entries[_memo_key(path, None, stat)] = self._as_asked(evidence)
+        return "known" if self.store_hits > hits else "parsed"
+
+    def _as_asked(self, evidence: FileEvidence) -> FileEvidence:
+        """Stored evidence always carries its digest; drop it when it was not asked for."""
+        keep = self.digest or evidence.sha256 is None
+        return evidence if keep else with_digest(evidence, None)
+
+    def unstored(self, path: str, fmt: BinaryFormat) -> os.stat_result | None:
+        """The file's stat when :attr:`store` cannot yet vouch for it (no stat index entry,
+        or no evidence entry for it: a parse-ahead candidate); ``None`` when it can, or when
+        the file cannot be looked up at all (no store, no loader, no file)."""
+        if self.store is None or fmt not in LOADERS:
+            return None
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return None
+        digest = self.store.known_digest(path, stat)
+        language = self._language_for(RECORDS[fmt])
+        if digest is not None and self.store.has(StoreKey(digest, stat.st_size, language)):
+            return None
+        return stat
+
+    def _language_for(self, kind: type[FileEvidence]) -> bool:
+        """Whether ``kind`` records are read with language signals (ELF only has them: other
+        formats' entries serve both readings)."""
+        return self.language and kind is ElfEvidence
 
     def _parse_member(self, artifact: Artifact, loader: BytesLoader) -> FileEvidence:
         """Parse an archive member from memory (never extracted, not kept in the store)."""
@@ -163,9 +224,9 @@ class EvidenceCache:
         if self.store is None:
             self.parses += 1
             return loader(path, digest=self.digest, language=self.language)
-        # Only ELF evidence holds language signals: other formats' entries serve both readings.
-        language = self.language and kind is ElfEvidence
-        key, hashed = self._content_key(path, stat, language)
+        if self.waiter is not None:
+            self.waiter(path)
+        key, hashed = self._content_key(path, stat, self._language_for(kind))
         evidence = self.store.get(key, kind) if key is not None else None
         if evidence is not None:
             self.store_hits += 1

@@ -222,12 +222,26 @@ def _symbols(rows: Iterator[tuple[int, ...]], bits: int) -> Iterable[tuple[int, 
 def _name_scheme(name: bytes, dotted: str) -> str:
     if b"." in name:
         name = _unclone(name)
+    if name[:2] == b"_Z":  # most names of big libraries: settle Rust's legacy hash cheaply
+        return "rust" if _is_legacy_rust(name) else "c++"
     if name in TOOLCHAIN_FUNCTIONS:
         return "toolchain"
     found = NAME_PATTERN.match(name)
     if found is not None:
         return GROUP_SCHEME[found.lastindex or 0]
     return dotted if b"." in name else "c"
+
+
+def _is_legacy_rust(name: bytes) -> bool:
+    """``_ZN…17h<16 lowercase hex>E``: NAME_RULES' legacy Rust pattern without the regex
+    (its ``.*`` walks every C++ name to the end and back)."""
+    return (
+        name[:3] == b"_ZN"
+        and len(name) >= 23
+        and name[-20:-17] == b"17h"
+        and name[-1:] == b"E"
+        and not name[-17:-1].translate(None, b"0123456789abcdef")
+    )
 
 
 def _unclone(name: bytes) -> bytes:

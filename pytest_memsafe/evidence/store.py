@@ -164,6 +164,10 @@ class EvidenceStore:
             return None
         return evidence
 
+    def has(self, key: StoreKey) -> bool:
+        """An entry exists for ``key`` (not read: :meth:`get` still checks it)."""
+        return (self.root / key.file_name).is_file()
+
     def known_digest(self, path: str, stat: os.stat_result) -> str | None:
         """The sha256 the stat index recorded for ``path`` as it is now (``stat``), if any."""
         try:

@@ -29,6 +29,7 @@ class MemsafeGate:
         self.settings = settings
         self.baseline: Baseline | None = state.baseline
         self.cache = state.cache
+        self.state = state
         self.worker_counts = [0, 0]
         """Files parsed and evidence-cache hits reported by xdist workers."""
         self.lines: list[str] = []
@@ -53,7 +54,16 @@ class MemsafeGate:
         self._check_baseline(findings)
         parses = self.cache.parses + self.worker_counts[0]
         hits = self.cache.store_hits + self.worker_counts[1]
-        self.lines.append(f"evidence: {parses} files parsed, {hits} from the evidence cache")
+        line = f"evidence: {parses} files parsed, {hits} from the evidence cache"
+        ahead = self.state.ahead
+        if ahead is not None:
+            done = ahead.finish()
+            line += (
+                " (the parse-ahead helper was stopped before it reported)"
+                if done is None
+                else f" ({done} parsed ahead by a helper process)"
+            )
+        self.lines.append(line)
         if self.failed:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 

@@ -1,0 +1,204 @@
+"""The parse-ahead helper (pytest_memsafe/evidence/ahead.py): a second process filling the
+evidence store while the items run.
+
+It may only ever save time: the same results with and without it, the store holding exactly
+what a direct parse gives, items going on when the helper stalls, dies or talks nonsense,
+and no helper process left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_memsafe.evidence import EvidenceCache, EvidenceStore, ahead
+from pytest_memsafe.evidence.ahead import ParseAhead
+from pytest_memsafe.evidence.elf import load_elf_evidence
+from pytest_memsafe.evidence.store import RACY_SECONDS
+from pytest_memsafe.model import Artifact, BinaryFormat
+
+VARIANTS = (
+    "hardened", "weak", "relro-partial", "nx-fail-execstack", "canary-fail-off", "fortify3",
+    "rpath-absolute", "pic-fail-textrel", "cet-fail", "stripped", "nosections", "cxx-ext",
+)  # fmt: skip
+EXT = ".cpython-311-x86_64-linux-gnu.so"
+
+
+@pytest.fixture(scope="module")
+def binaries(tmp_path_factory: pytest.TempPathFactory, corpus: dict[str, Path]) -> list[Path]:
+    """Copies of a dozen corpus variants, in the order the items would need them, settled
+    (older than RACY_SECONDS, so the store's stat index vouches for them)."""
+    folder = tmp_path_factory.mktemp("bin")
+    copies = [Path(shutil.copy2(corpus[name], folder / f"m{i:02d}{EXT}")) for i, name in
+              enumerate(VARIANTS)]  # fmt: skip
+    time.sleep(RACY_SECONDS + 0.2)
+    return copies
+
+
+def _files(paths: list[Path]) -> list[tuple[str, BinaryFormat, int]]:
+    return [(str(path), BinaryFormat.ELF, path.stat().st_size) for path in paths]
+
+
+def _helpers_of_this_process() -> list[int]:
+    """Live parse-ahead helpers whose parent is this test process."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"pytest_memsafe.evidence.ahead" in cmdline and ppid == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def test_helper_stores_what_a_direct_parse_gives(binaries: list[Path], tmp_path: Path) -> None:
+    cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
+    helper = ParseAhead.start(cache, _files(binaries))
+    assert helper is not None
+    helper.process.wait(timeout=60)
+    assert helper.finish() == len(binaries)
+    assert cache.parses == 0  # the helper did all of it
+    fresh = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
+    for path in binaries:
+        assert fresh.unstored(str(path), BinaryFormat.ELF) is None
+        artifact = Artifact(path=str(path), display=path.name, origin="tree",
+                            format=BinaryFormat.ELF)  # fmt: skip
+        assert fresh.get(artifact) == load_elf_evidence(str(path))
+    assert (fresh.parses, fresh.store_hits) == (0, len(binaries))
+    again = ParseAhead.start(fresh, _files(binaries))  # everything known: nothing parsed
+    assert again is not None and again.process.wait(timeout=60) == 0
+    assert again.finish() == 0
+
+
+def test_stalled_helper_holds_an_item_up_only_briefly(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A helper that announces the first file and then hangs: the waiting item parses small
+    files from the far end meanwhile, gives up after WAIT_SECONDS, and the helper is
+    stopped at the end."""
+    monkeypatch.setattr(ahead, "WAIT_SECONDS", 1.0)
+    cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
+    hung = subprocess.Popen(
+        [sys.executable, "-c", "import time; print(0, flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE,
+    )
+    helper = ParseAhead(hung, cache, _files(binaries))
+    deadline = time.monotonic() + 30
+    while helper._position != 0 and time.monotonic() < deadline:  # it announced file 0
+        time.sleep(0.01)
+    cache.waiter = helper.wait_for
+    started = time.monotonic()
+    helper.wait_for(str(binaries[0]))
+    assert 0.9 < time.monotonic() - started < 10
+    # the wait was used: every later file was parsed and stored, newest first
+    assert [cache.unstored(str(path), BinaryFormat.ELF) for path in binaries[1:]] == [None] * 11
+    assert cache.parses == len(binaries) - 1
+    artifact = Artifact(path=str(binaries[0]), display="m00", origin="tree",
+                        format=BinaryFormat.ELF)  # fmt: skip
+    assert cache.get(artifact) == load_elf_evidence(str(binaries[0]))
+    begun = time.monotonic()
+    assert helper.finish() is None  # stopped before it could say what it did
+    assert time.monotonic() - begun < ahead.STOP_SECONDS + 1
+    assert hung.poll() is not None
+
+
+def test_helper_talking_nonsense_is_ignored(binaries: list[Path], tmp_path: Path) -> None:
+    cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
+    odd = subprocess.Popen([sys.executable, "-c", "print('hello'); print(0)"],
+                           stdout=subprocess.PIPE)  # fmt: skip
+    helper = ParseAhead(odd, cache, _files(binaries))
+    odd.wait(timeout=30)
+    started = time.monotonic()
+    helper.wait_for(str(binaries[0]))  # it never got to file 0 as far as anyone knows
+    assert time.monotonic() - started < 1
+    assert helper.finish() is None
+
+
+# -- end to end ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def many(project: pytest.Pytester, binaries: list[Path]) -> pytest.Pytester:
+    """The project plus the dozen binaries and a truncated one (an ERROR item)."""
+    pkg = project.path / "src/pkg"
+    for path in binaries:
+        shutil.copy2(path, pkg / path.name)
+    (pkg / f"truncated{EXT}").write_bytes(binaries[0].read_bytes()[:3000])
+    return project
+
+
+def _results(report: Path) -> dict[str, object]:
+    data = json.loads(report.read_text())
+    return {
+        artifact["path"]: (artifact["error"], artifact["languages"],
+                           [(r["check"], r["outcome"], r["summary"]) for r in artifact["results"]])
+        for artifact in data["artifacts"]
+    }  # fmt: skip
+
+
+def test_same_results_with_and_without_the_helper(many: pytest.Pytester) -> None:
+    off = many.runpytest("--memsafe", "--memsafe-parse-ahead=off", "--memsafe-json=off.json")
+    on = many.runpytest(
+        "--memsafe", "--memsafe-parse-ahead=on", "--cache-clear", "--memsafe-json=on.json"
+    )
+    assert on.ret == off.ret == pytest.ExitCode.TESTS_FAILED
+    assert on.parseoutcomes() == off.parseoutcomes()
+    assert on.parseoutcomes()["errors"] > 0  # the truncated file's items
+    assert _results(many.path / "on.json") == _results(many.path / "off.json")
+    # 15 files: 12 contents among the 14 readable ones (the project's two originals have
+    # copies among the dozen) and the broken one, which is never stored
+    off.stdout.fnmatch_lines(["evidence: 13 files parsed, 2 from the evidence cache"])
+    line = next(text for text in on.outlines if text.startswith("evidence: "))
+    parsed, hits, *helped = (int(word) for word in line.split() if word.isdigit())
+    assert parsed + hits == 15
+    # a helper still starting up when the items are done is stopped before it reports
+    assert line.endswith((" parsed ahead by a helper process)", "stopped before it reported)"))
+    assert helped == [] or helped[0] <= hits
+    assert _helpers_of_this_process() == []
+    warm = many.runpytest("--memsafe", "--memsafe-parse-ahead=on")  # nothing left to parse
+    warm.stdout.fnmatch_lines(["evidence: 1 files parsed, 14 from the evidence cache (*"])
+
+
+def test_no_helper_without_a_store_under_off_or_for_collect_only(
+    many: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+    real_start = ParseAhead.start
+
+    def counting_start(cache: EvidenceCache, files: list[tuple[str, BinaryFormat, int]]) -> object:
+        started.append(len(files))
+        return real_start(cache, files)
+
+    monkeypatch.setattr(ParseAhead, "start", counting_start)
+    time.sleep(RACY_SECONDS + 0.2)  # settled copies: the store's stat index vouches for them
+    for args in (
+        ("-p", "no:cacheprovider", "--memsafe-parse-ahead=on"),
+        ("--memsafe-parse-ahead=off",),
+        ("--memsafe-parse-ahead=on", "--collect-only"),
+        (),  # auto: a few small files are not worth a helper
+    ):
+        many.runpytest("--memsafe", *args)
+        assert started == [], args
+    many.runpytest("--memsafe", "--memsafe-parse-ahead=on")
+    assert started == [1]  # the store knows all but the broken file (never stored)
+    many.runpytest("--memsafe", "--memsafe-parse-ahead=on", "--cache-clear")
+    assert started == [1, 15]
+
+
+def test_bad_parse_ahead_value_is_a_usage_error(project: pytest.Pytester) -> None:
+    result = project.runpytest("--memsafe", "--memsafe-parse-ahead=sometimes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["*memsafe_parse_ahead: invalid value 'sometimes'; choose from auto, on, off*"]
+    )

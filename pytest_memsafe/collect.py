@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import linecache
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,6 +312,9 @@ def _fail(item: CheckItem, finding: Finding) -> None:
 
 
 def _warn(item: CheckItem, finding: Finding) -> None:
+    # The warning points at the binary; pytest's summary would look its line up as source
+    # (linecache opens and decodes the file, per warning). A binary has no source lines.
+    linecache.cache.setdefault(str(item.path), (0, None, [], str(item.path)))
     item.warn(MemsafeWarning(f"{item.artifact_file.artifact.display}: {finding.note}"))
 
 

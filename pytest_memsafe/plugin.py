@@ -23,7 +23,7 @@ else:  # pragma: no cover - Python 3.10
 
 from . import __version__
 from .baseline import Baseline, load_baseline
-from .collect import ArtifactFile, CheckItem, ContainerFile, ProjectCollector, RunState
+from .collect import ArtifactFile, ContainerFile, ProjectCollector, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .distributions import dist_artifacts, installed
 from .errors import MemsafeWarning, SettingsError
@@ -221,32 +221,26 @@ def _evidence_store(config: pytest.Config, worthwhile: bool) -> EvidenceStore | 
         return None
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the parse-ahead helper (:mod:`.evidence.ahead`) when it can save time: not on
+def _start_parse_ahead(config: pytest.Config, state: RunState) -> None:
+    """Start the parse-ahead helper (:mod:`.evidence.ahead`) as soon as discovery has named
+    the binaries, so it works while pytest builds the items, when it can save time: not on
     an xdist worker (the workers already parse side by side), not for ``--collect-only``."""
-    config = session.config
-    if STATE not in config.stash or hasattr(config, "workerinput") or config.option.collectonly:
+    if hasattr(config, "workerinput") or config.option.collectonly or state.ahead is not None:
         return
-    state = config.stash[STATE]
     mode = state.settings.parse_ahead
     if mode == "off" or state.cache.store is None or (mode == "auto" and usable_cpus() < 2):
         return
     files: dict[str, tuple[BinaryFormat, int]] = {}
-    for item in session.items:
-        if not isinstance(item, CheckItem):
-            continue
-        artifact = item.artifact_file.artifact
+    for artifact in state.artifacts.values():  # in discovery order, which the items keep
         fmt = artifact.format
         if artifact.member or artifact.problem or fmt is None or artifact.path in files:
             continue
         stat = state.cache.unstored(artifact.path, fmt)
-        if stat is not None:
-            files[artifact.path] = (fmt, stat.st_size)
-    if mode == "auto" and sum(size for _, size in files.values()) < MIN_AHEAD_BYTES:
+        files[artifact.path] = (fmt, -1 if stat is None else stat.st_size)
+    pending = [(path, fmt, size) for path, (fmt, size) in files.items() if size >= 0]
+    if mode == "auto" and sum(size for _, _, size in pending) < MIN_AHEAD_BYTES:
         return
-    state.ahead = ParseAhead.start(
-        state.cache, [(path, fmt, size) for path, (fmt, size) in files.items()]
-    )
+    state.ahead = ParseAhead.start(state.cache, pending)
     if state.ahead is not None:
         state.cache.waiter = state.ahead.wait_for
         config.add_cleanup(state.ahead.close)
@@ -472,4 +466,5 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
         report.result.append(
             ProjectCollector.from_parent(collector, name="memsafe", nodeid="memsafe", state=state)
         )
+    _start_parse_ahead(config, state)
     return report

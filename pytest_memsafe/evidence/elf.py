@@ -438,15 +438,24 @@ class _Reader:
         exports: set[str] = set()
         raw = self._bytes(offset, count * symbol.size)
         check_limit(count, MAX_DYNAMIC_SYMBOLS, "dynamic symbols")
-        for fields in symbol.iter_unpack(raw):
-            if self.bits == 64:
-                name_at, info, _, shndx, _, _ = fields
-            else:
-                name_at, _, _, info, _, shndx = fields
+        names = self.data[strtab:limit] if strtab < limit else b""
+        find, spent = names.find, 0
+        rows = symbol.iter_unpack(raw)
+        if self.bits != 64:
+            rows = ((name, info, other, shndx, value, size) for name, value, size, info, other,
+                    shndx in rows)  # fmt: skip
+        for name_at, info, _, shndx, _, _ in rows:
             if not name_at or info >> 4 not in (1, 2):  # STB_GLOBAL, STB_WEAK
                 continue
-            name = self._cstring(strtab + name_at, limit)
+            end = find(b"\0", name_at)
+            if end < 0:
+                self._cstring(strtab + name_at, limit)  # raises: outside or unterminated
+            spent += end - name_at
+            if spent > self.string_budget:
+                self._spend(spent)  # raises: many names into one long string
+            name = names[name_at:end].decode("utf-8", "replace")
             (exports if shndx else imports).add(name)
+        self._spend(spent)
         return frozenset(imports), frozenset(exports)
 
     def _relocations(

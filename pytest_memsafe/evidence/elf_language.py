@@ -351,7 +351,41 @@ def _scan_pattern(
     return re.compile(b"|".join(branches)), ids
 
 
+def _literal_prefix(rx: bytes) -> bytes:
+    """The bytes every match of ``rx`` (no top-level ``|``) starts with."""
+    prefix, at = b"", 0
+    while (token := FIRST_LITERAL.match(rx, at)) is not None:
+        text = token.group()
+        literal = bytes.fromhex(text[2:].decode()) if text[:2] == b"\\x" else text[-1:]
+        at = token.end()
+        quantifier = rx[at : at + 1]
+        if quantifier in (b"*", b"?", b"{"):
+            break
+        prefix += literal
+        if quantifier == b"+":
+            break
+    return prefix
+
+
+def _anchors(rows: tuple[tuple[str, bytes], ...]) -> tuple[bytes, ...]:
+    """The fixed starts of the marker patterns, none a prefix of another: every marker
+    match begins where one of them occurs."""
+    prefixes = sorted({_literal_prefix(rx) for _, rx in rows}, key=len)
+    if not all(prefixes):
+        raise ValueError("every marker pattern must start with a literal byte")
+    return tuple(
+        prefix for i, prefix in enumerate(prefixes)
+        if not any(prefix.startswith(shorter) for shorter in prefixes[:i])
+    )  # fmt: skip
+
+
 MARKER_SCAN, GROUP_MARKER = _scan_pattern(MARKER_PATTERNS)
+MARKER_ANCHORS: Final = _anchors(MARKER_PATTERNS)
+MARKER_WINDOW: Final = 1 << 20
+"""Read-only data is searched for anchors a window at a time (bounds the positions held)."""
+MAX_WINDOW_ANCHORS: Final = 8192
+"""More anchors than this in one window and it is scanned with the combined pattern instead
+(trying an anchor costs ~1 µs, scanning a MiB ~12 ms; real data has at most hundreds)."""
 
 
 def _marker_ranges(reader: RawElf, sections: tuple[Section, ...]) -> list[tuple[int, int]]:
@@ -380,7 +414,7 @@ def _markers(
     for start, end in _marker_ranges(reader, sections):
         end = min(end, start + budget)
         budget -= max(0, end - start)
-        for match in MARKER_SCAN.finditer(reader.data, start, end):
+        for match in _marker_matches(reader.data, start, end):
             marker = GROUP_MARKER[match.lastindex or 0]
             if marker == "crate":
                 crate = match.group()[:-1].rsplit(b"/", 1)[1].decode("ascii")
@@ -396,6 +430,48 @@ def _markers(
         if budget <= 0 or matches >= MAX_MARKER_MATCHES:
             break
     return found, tuple(sorted(crates))[:MAX_CRATES]
+
+
+def _marker_matches(data: Buffer, start: int, end: int) -> Iterator[re.Match[bytes]]:
+    """What ``MARKER_SCAN.finditer(data, start, end)`` yields (leftmost, non-overlapping
+    matches), ~1.6x faster on real read-only data: the combined pattern is tried only where
+    an anchor occurs (a few byte searches per window instead of stepping through every
+    byte that can begin a marker). A window crowded with anchors is scanned with
+    ``finditer`` itself, so crafted data costs what the plain scan costs."""
+    done = start
+    for window in range(start, end, MARKER_WINDOW):
+        window_end = min(window + MARKER_WINDOW, end)
+        positions = _anchor_positions(data, max(window, done), window_end, end)
+        if positions is None:  # crowded: scan from here on, up to the first match past it
+            for match in MARKER_SCAN.finditer(data, max(window, done), end):
+                done = match.end()
+                yield match
+                if match.start() >= window_end:
+                    break
+            continue
+        for at in positions:
+            if at < done:
+                continue  # inside the previous match
+            found = MARKER_SCAN.match(data, at, end)
+            if found is not None:
+                done = found.end()
+                yield found
+
+
+def _anchor_positions(data: Buffer, start: int, stop: int, end: int) -> list[int] | None:
+    """Sorted positions in ``[start, stop)`` where an anchor begins (it may run on up to
+    ``end``), or ``None`` when there are more than :data:`MAX_WINDOW_ANCHORS`."""
+    positions: list[int] = []
+    for anchor in MARKER_ANCHORS:
+        limit = min(stop + len(anchor) - 1, end)
+        at = data.find(anchor, start, limit)
+        while at >= 0:
+            positions.append(at)
+            if len(positions) > MAX_WINDOW_ANCHORS:
+                return None
+            at = data.find(anchor, at + 1, limit)
+    positions.sort()
+    return positions
 
 
 def _example(data: Buffer, match: re.Match[bytes], floor: int) -> str:

@@ -145,6 +145,8 @@ class EvidenceStore:
     def __init__(self, directory: Path, *, reading: str | None = None) -> None:
         self.root = directory / (reading or reading_id())
         """Where this reading's entries live; other readings' directories are left alone."""
+        self._digests: dict[Path, str] = {}
+        """Stat index entries read in this process, by their path."""
 
     def get(self, key: StoreKey, kind: type[R]) -> R | None:
         """The stored evidence for ``key`` as a ``kind`` record (the file's format decides
@@ -169,13 +171,21 @@ class EvidenceStore:
         return (self.root / key.file_name).is_file()
 
     def known_digest(self, path: str, stat: os.stat_result) -> str | None:
-        """The sha256 the stat index recorded for ``path`` as it is now (``stat``), if any."""
+        """The sha256 the stat index recorded for ``path`` as it is now (``stat``), if any
+        (an entry found once is remembered: its name already pins the file's stat)."""
+        index = self._index_path(path, stat)
+        known = self._digests.get(index)
+        if known is not None:
+            return known
         try:
-            with open_regular(str(self._index_path(path, stat))) as handle:
+            with open_regular(str(index)) as handle:
                 text = handle.read(65).decode("ascii")
         except (OSError, ValueError):
             return None
-        return text if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else None
+        if len(text) != 64 or not all(c in "0123456789abcdef" for c in text):
+            return None
+        self._digests[index] = text
+        return text
 
     def remember_digest(self, path: str, stat: os.stat_result, sha256: str) -> None:
         """Record that ``path`` as described by ``stat`` hashes to ``sha256`` (best effort;

@@ -15,7 +15,7 @@ import pytest
 from .baseline import Baseline
 from .checks import CheckSpec, specs_for
 from .checks.language import LanguageProfile, classify, code_bytes, forget_profiles
-from .errors import MalformedBinaryError, MemsafeWarning
+from .errors import MalformedBinaryError
 from .evidence import Evidence, EvidenceCache
 from .evidence.ahead import ParseAhead
 from .evidence.elf_records import ElfEvidence
@@ -24,6 +24,7 @@ from .needed import resolve_needed
 from .policy import Finding, judge
 from .project import project_share
 from .settings import Settings
+from .warning import MemsafeWarning
 from .wheels import wheel_tags
 
 if TYPE_CHECKING:

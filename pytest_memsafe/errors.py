@@ -1,13 +1,14 @@
-"""The package's one exception family (imports only pytest, for the warning category)."""
+"""The package's one exception family (no pytest import: the evidence layer and the
+parse-ahead helper use it without pytest; :class:`MemsafeWarning`, a pytest warning category,
+lives in :mod:`.warning` and is also reachable here, as the README's ``-W`` filters name it)."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
 __all__ = [
     "MalformedBinaryError",
     "MemsafeError",
-    "MemsafeWarning",
     "SettingsError",
 ]
 
@@ -33,5 +34,9 @@ class SettingsError(MemsafeError):
         self.problems = problems
 
 
-class MemsafeWarning(pytest.PytestWarning):
-    """An advisory check failed, or a setting needs attention (filter with ``-W``)."""
+def __getattr__(name: str) -> Any:
+    if name == "MemsafeWarning":
+        from .warning import MemsafeWarning
+
+        return MemsafeWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,13 +26,14 @@ from .baseline import Baseline, load_baseline
 from .collect import ArtifactFile, ContainerFile, ProjectCollector, RunState
 from .discovery import discover, display_path, inspect_file, is_candidate_name
 from .distributions import dist_artifacts, installed
-from .errors import MemsafeWarning, SettingsError
+from .errors import SettingsError
 from .evidence import LOADERS, EvidenceCache, EvidenceStore
 from .evidence.ahead import MIN_AHEAD_BYTES, ParseAhead, usable_cpus
 from .model import Artifact, BinaryFormat
 from .reporting.controller import MemsafeReporter
 from .reporting.gate import MemsafeGate
 from .settings import Settings, parse_settings
+from .warning import MemsafeWarning
 from .wheels import wheel_artifacts
 
 __all__ = ["STATE"]

@@ -109,6 +109,17 @@ def test_exit_code_is_zero_when_only_advisory_checks_fail(project: pytest.Pytest
     result.stdout.fnmatch_lines(["*MemsafeWarning*cet: no control-flow protection markings*"])
 
 
+def test_warning_filter_by_the_documented_name_makes_advisories_fatal(
+    project: pytest.Pytester,
+) -> None:
+    """README: ``-W error::pytest_memsafe.errors.MemsafeWarning`` makes them strict (the class
+    lives in ``pytest_memsafe.warning`` so that ``errors`` imports no pytest)."""
+    (project.path / WEAK).unlink()
+    result = project.runpytest("--memsafe", "-W", "error::pytest_memsafe.errors.MemsafeWarning")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*MemsafeWarning: *cet: no control-flow protection markings*"])
+
+
 def test_severity_can_make_a_failure_advisory_or_an_advisory_failure_fatal(
     project: pytest.Pytester,
 ) -> None:

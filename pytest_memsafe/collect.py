@@ -66,6 +66,8 @@ class RunState:
     artifacts: dict[str, Artifact] = field(default_factory=dict)
     """Artifacts collected in this process, by :attr:`Artifact.key` (no double counting)."""
     _needed: dict[str, list[dict[str, str | None]]] = field(default_factory=dict)
+    _displays: frozenset[str] | None = None
+    """Display paths of every checked artifact (known once the items run)."""
     _described: dict[str, tuple[Evidence, ArtifactFacts]] = field(default_factory=dict)
 
     def release(self) -> None:
@@ -80,8 +82,9 @@ class RunState:
         """The artifact's NEEDED libraries and the checked files they resolve to (once each;
         items run after collection, so the set of checked files no longer changes)."""
         if artifact.key not in self._needed:
-            available = {other.display for other in self.artifacts.values()}
-            self._needed[artifact.key] = resolve_needed(evidence, artifact.display, available)
+            if self._displays is None:
+                self._displays = frozenset(other.display for other in self.artifacts.values())
+            self._needed[artifact.key] = resolve_needed(evidence, artifact.display, self._displays)
         return self._needed[artifact.key]
 
     def facts(self, artifact: Artifact, evidence: Evidence) -> ArtifactFacts:

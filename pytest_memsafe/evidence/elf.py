@@ -25,7 +25,7 @@ from elftools.common.utils import struct_parse
 from elftools.elf.structs import ELFStructs
 
 from ..files import MAX_BINARY_BYTES
-from .elf_language import Section, in_file, read_language
+from .elf_language import Section, in_file, read_language, symbol_rows
 from .elf_records import (
     DT_FLAGS,
     DT_FLAGS_1,
@@ -440,11 +440,7 @@ class _Reader:
         check_limit(count, MAX_DYNAMIC_SYMBOLS, "dynamic symbols")
         names = self.data[strtab:limit] if strtab < limit else b""
         find, spent = names.find, 0
-        rows = symbol.iter_unpack(raw)
-        if self.bits != 64:
-            rows = ((name, info, other, shndx, value, size) for name, value, size, info, other,
-                    shndx in rows)  # fmt: skip
-        for name_at, info, _, shndx, _, _ in rows:
+        for name_at, info, _, shndx, _, _ in symbol_rows(symbol.iter_unpack(raw), self.bits):
             if not name_at or info >> 4 not in (1, 2):  # STB_GLOBAL, STB_WEAK
                 continue
             end = find(b"\0", name_at)

@@ -22,7 +22,7 @@ from typing import Final, NamedTuple, Protocol
 from .elf_dwarf import Buffer, eh_frame_address, fde_entries, unit_producers
 from .elf_records import PT_LOAD, SHT_SYMTAB, ElfSegment, LanguageEvidence
 
-__all__ = ["Section", "in_file", "read_language"]
+__all__ = ["Section", "in_file", "read_language", "symbol_rows"]
 
 SHT_NOBITS: Final = 8
 SHF_EXECINSTR: Final = 0x4
@@ -174,7 +174,7 @@ def _symtab(
     best: dict[int, tuple[int, int, str, int]] = {}
     """address -> (rank: sized function 2, sizeless 1, label 0; size; scheme; st_shndx)"""
     budget, spent = reader.string_budget, 0
-    for name_at, info, _, shndx, value, size in _symbols(entry.iter_unpack(raw), reader.bits):
+    for name_at, info, _, shndx, value, size in symbol_rows(entry.iter_unpack(raw), reader.bits):
         kind = info & 0xF
         if kind == STT_FUNC and shndx != SHN_UNDEF:
             rank = 2 if size else 1
@@ -204,14 +204,15 @@ def _symtab(
             scheme = "asm"
         if scheme == "c" and info >> 4 == STB_LOCAL and file_scheme is not None:
             scheme = file_scheme
-        if value not in best or rank > best[value][0]:
+        known = best.get(value)
+        if known is None or rank > known[0]:
             best[value] = (rank, size, scheme, shndx)
     reader._spend(spent)
     files = tuple(sorted(name for name in file_schemes if name))[:MAX_SOURCE_FILES]
     return _scheme_bytes(best, sections), files
 
 
-def _symbols(rows: Iterator[tuple[int, ...]], bits: int) -> Iterable[tuple[int, ...]]:
+def symbol_rows(rows: Iterator[tuple[int, ...]], bits: int) -> Iterable[tuple[int, ...]]:
     """Symbol rows in ELF64 field order (name, info, other, shndx, value, size)."""
     if bits == 64:
         return rows

@@ -113,6 +113,33 @@ def test_stalled_helper_holds_an_item_up_only_briefly(
     assert hung.poll() is not None
 
 
+def test_a_stolen_file_that_breaks_the_parser_does_not_fail_the_waiting_item(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong while the waiting process parses another file belongs to that
+    file, whose own items parse it again and report it."""
+    monkeypatch.setattr(ahead, "WAIT_SECONDS", 0.5)
+    cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
+    hung = subprocess.Popen(
+        [sys.executable, "-c", "import time; print(0, flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE,
+    )
+    helper = ParseAhead(hung, cache, _files(binaries))
+    deadline = time.monotonic() + 30
+    while helper._position != 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    tried: list[str] = []
+
+    def broken_fill(path: str, fmt: BinaryFormat, *, keep: bool = False) -> str:
+        tried.append(path)
+        raise RuntimeError("a parser bug")
+
+    monkeypatch.setattr(cache, "fill", broken_fill)
+    helper.wait_for(str(binaries[0]))  # no exception
+    assert tried == [str(path) for path in reversed(binaries[1:])]
+    helper.finish()
+
+
 def test_helper_talking_nonsense_is_ignored(binaries: list[Path], tmp_path: Path) -> None:
     cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
     odd = subprocess.Popen([sys.executable, "-c", "print('hello'); print(0)"],

@@ -138,6 +138,8 @@ class ParseAhead:
                 self._stealing = True
                 try:
                     self._cache.fill(path, fmt, keep=True)
+                except Exception:  # its own items parse it again and report why
+                    pass
                 finally:
                     self._stealing = False
                 return True
@@ -211,7 +213,10 @@ def main() -> int:
         cache = EvidenceCache(digest=True, language=bool(job["language"]), store=store)
         for index, (path, fmt) in enumerate(job["files"]):
             print(index, flush=True)
-            counts[cache.fill(str(path), BinaryFormat(fmt))] += 1
+            try:
+                counts[cache.fill(str(path), BinaryFormat(fmt))] += 1
+            except Exception:  # the items parse it again and report why
+                counts["failed"] += 1
     finally:
         print(json.dumps(counts), flush=True)
     return 0

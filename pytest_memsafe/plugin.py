@@ -6,6 +6,7 @@ Inert unless ``--memsafe`` is given: no items, no discovery, no cost.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 import sys
 from collections.abc import Generator
@@ -267,12 +268,14 @@ def _load_baseline(settings: Settings) -> Baseline | None:
         raise pytest.UsageError(f"pytest-memsafe: invalid baseline:\n  {lines}") from None
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "memsafe(check, format): a binary hardening check item (pytest-memsafe)"
     )
     if not config.getoption("memsafe"):
         return
+    config.add_cleanup(gc.unfreeze)  # runs last: see pytest_unconfigure
     pyproject, problems = _pyproject(config)
     raw, more_problems = _raw_settings(config, pyproject)
     problems += more_problems
@@ -319,8 +322,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    """Drop the run's evidence, then collect garbage once and freeze what survives: pytest's
+    cleanup collects five more times (for unraisable exceptions), and each would walk the
+    whole heap again. Nothing is hidden from those collections (whatever is garbage now is
+    collected here, under pytest's own unraisable-exception hook), and the last cleanup,
+    registered in :func:`pytest_configure` before pytest's, unfreezes it all."""
     if STATE in config.stash:
         config.stash[STATE].release()
+        gc.collect()
+        gc.freeze()
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

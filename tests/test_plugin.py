@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -118,6 +119,38 @@ def test_warning_filter_by_the_documented_name_makes_advisories_fatal(
     result = project.runpytest("--memsafe", "-W", "error::pytest_memsafe.errors.MemsafeWarning")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*MemsafeWarning: *cet: no control-flow protection markings*"])
+
+
+def test_exit_collections_still_find_a_users_unraisable_exceptions(
+    project: pytest.Pytester,
+) -> None:
+    """The plugin collects garbage once at unconfigure and freezes the survivors for pytest's
+    five exit collections: garbage a user's test left (here with automatic collection off,
+    so only the exit collections can find it) is still collected and reported, and the heap
+    is unfrozen after the run."""
+    project.makepyfile(
+        test_user="""
+        import gc
+
+        class Cycle:
+            def __init__(self):
+                self.me = self
+            def __del__(self):
+                raise RuntimeError("finalizer of a cycle")
+
+        def test_leaves_garbage():
+            gc.disable()
+            Cycle()
+        """
+    )
+    result = project.runpytest_subprocess("--memsafe", "-p", "no:randomly", "test_user.py")
+    result.stderr.fnmatch_lines(["*PytestUnraisableExceptionWarning*", "*finalizer of a cycle*"])
+    try:
+        inline = project.runpytest("--memsafe")  # in this process: the user test runs here too
+    finally:
+        gc.enable()
+    assert inline.ret == pytest.ExitCode.TESTS_FAILED  # _weak.so
+    assert gc.get_freeze_count() == 0
 
 
 def test_severity_can_make_a_failure_advisory_or_an_advisory_failure_fatal(

@@ -268,14 +268,16 @@ def _load_baseline(settings: Settings) -> Baseline | None:
         raise pytest.UsageError(f"pytest-memsafe: invalid baseline:\n  {lines}") from None
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "memsafe(check, format): a binary hardening check item (pytest-memsafe)"
     )
     if not config.getoption("memsafe"):
         return
-    config.add_cleanup(gc.unfreeze)  # runs last: see pytest_unconfigure
+    # Cleanups run last-registered first: this plugin is registered after pytest's own, so
+    # its configure (a plain hookimpl, like the unraisable-exception plugin's) runs first
+    # and this cleanup after pytest's exit collections (see pytest_unconfigure).
+    config.add_cleanup(gc.unfreeze)
     pyproject, problems = _pyproject(config)
     raw, more_problems = _raw_settings(config, pyproject)
     problems += more_problems

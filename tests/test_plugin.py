@@ -143,8 +143,24 @@ def test_exit_collections_still_find_a_users_unraisable_exceptions(
             Cycle()
         """
     )
+    project.makeconftest(
+        """
+        import atexit, gc, sys
+
+        frozen = []
+        gc.callbacks.append(
+            lambda phase, info: frozen.append(gc.get_freeze_count())
+            if phase == "start" and info["generation"] == 2 else None
+        )
+        atexit.register(lambda: print("frozen during the exit collections:", frozen[-5:],
+                                      file=sys.stderr))
+        """
+    )
     result = project.runpytest_subprocess("--memsafe", "-p", "no:randomly", "test_user.py")
     result.stderr.fnmatch_lines(["*PytestUnraisableExceptionWarning*", "*finalizer of a cycle*"])
+    exit_counts = next(line for line in result.errlines if line.startswith("frozen during"))
+    assert "0" not in exit_counts.split(":", 1)[1].strip("[] ").split(", ")
+    (project.path / "conftest.py").unlink()  # its gc callback must not enter this process
     try:
         inline = project.runpytest("--memsafe")  # in this process: the user test runs here too
     finally:

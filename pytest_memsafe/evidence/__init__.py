@@ -169,9 +169,11 @@ class EvidenceCache:
         parse-ahead step): ``known`` when it already did, ``parsed`` when it was parsed and
         stored now, ``failed`` when it cannot be (no store, unreadable or malformed: the
         items' own parse reports why). ``keep``: also remember it in this process."""
+        if self.store is None or fmt not in LOADERS or not os.path.isfile(path):
+            return "failed"
         stat = self.unstored(path, fmt)
         if stat is None:
-            return "failed" if self.store is None or fmt not in LOADERS else "known"
+            return "known"
         hits = self.store_hits
         try:
             evidence = self._from_file(path, stat, LOADERS[fmt][0], RECORDS[fmt])

@@ -5,9 +5,10 @@ CPU sits idle. The helper (``python -c`` running :func:`main`, so nothing is for
 pytest) gets the files the :class:`~.store.EvidenceStore` cannot yet vouch for, in item
 order, and parses and stores them one after the other, announcing each file as it starts it.
 When an item needs a file the helper has passed, its evidence is in the store; when the
-helper is on that very file, the item waits for it (no longer than :data:`WAIT_SECONDS`);
-when the helper is behind, the item's own process parses the file, and the helper later
-finds it stored and skips it. So the helper only saves time: a helper that fails, stalls or
+helper is on that very file, the item waits for it (no longer than :data:`WAIT_SECONDS`),
+parsing small files from the far end of the list meanwhile; when the helper is behind, the
+item's own process parses the file. Either way the helper later finds those files stored
+and skips them. So the helper only saves time: a helper that fails, stalls or
 is stopped changes no result. It writes nowhere but the store, judges nothing and, like the
 plugin, never imports or runs a binary. No pytest import.
 """
@@ -32,7 +33,7 @@ __all__ = ["MIN_AHEAD_BYTES", "ParseAhead", "main", "usable_cpus"]
 
 MIN_AHEAD_BYTES: Final = 8 << 20
 """``auto`` starts a helper only for this much to parse: below it, the helper's own start
-(~0.2 s of imports) costs more than it saves."""
+(~0.1 s: interpreter and imports) costs about what it saves."""
 STOP_SECONDS: Final = 5.0
 """How long a helper that is asked to stop gets before it is killed."""
 MAX_STEAL_BYTES: Final = 4 << 20

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import pytest
 
+import pytest_memsafe.active  # noqa: F401 - see below
 from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
 from tests.corpus import SOURCES, build_all, require_tool, run_tool
 from tests.macho_corpus import build_macho_all
 from tests.pe_corpus import build_pe_all
 
 pytest_plugins = ["pytester"]
+# The entry point imports pytest_memsafe.active only for --memsafe runs. Imported here, it is
+# part of the module snapshot that pytester's in-process runs restore, so every run uses the
+# same classes (MemsafeWarning above all) instead of importing the stack anew each time.
 GITHUB_VARIABLES = ("GITHUB_ACTIONS", "GITHUB_STEP_SUMMARY", "GITHUB_WORKSPACE")
 
 

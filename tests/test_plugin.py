@@ -41,6 +41,27 @@ def test_inert_without_the_flag(project: pytest.Pytester) -> None:
     result.stdout.no_fnmatch_line("*memsafe*")
 
 
+def test_without_the_flag_nothing_but_the_entry_point_is_imported(
+    project: pytest.Pytester,
+) -> None:
+    """Installed, the plugin costs a run without ``--memsafe`` only its options module (and
+    the package's public model): no discovery, evidence layer, parser library or checks."""
+    project.makeconftest(
+        """
+        import sys
+
+        def pytest_unconfigure(config):
+            heavy = sorted(name for name in sys.modules if name == "elftools"
+                           or name.startswith(("pytest_memsafe.", "pefile", "macholib")))
+            print("imported:", heavy)
+        """
+    )
+    plain = project.runpytest_subprocess("-s", "-p", "no:randomly")
+    plain.stdout.fnmatch_lines(["imported: ['pytest_memsafe.model', 'pytest_memsafe.plugin']"])
+    enabled = project.runpytest_subprocess("-s", "-p", "no:randomly", "--memsafe")
+    enabled.stdout.fnmatch_lines(["imported: [[]*'elftools'*'pytest_memsafe.active'*"])
+
+
 def test_node_ids_are_one_item_per_extension_per_check(project: pytest.Pytester) -> None:
     result = project.runpytest("--memsafe", "--collect-only", "-q")
     expected = [f"{path}::{check}" for path in (GOOD, WEAK) for check in CHECKS]

@@ -156,6 +156,23 @@ class ArtifactFile(pytest.File):
         super().__init__(**kwargs)
         self.artifact = artifact
         self.state = state
+        self._evidence: Evidence | MalformedBinaryError | None = None
+
+    def evidence(self) -> Evidence:
+        """The binary's evidence as its first item read it (raises
+        :class:`MalformedBinaryError`): every check of one binary judges the same snapshot,
+        and the later ones skip the lookup."""
+        if self._evidence is None:
+            try:
+                self._evidence = self.state.cache.get(self.artifact)
+            except MalformedBinaryError as exc:
+                self._evidence = exc
+        if isinstance(self._evidence, MalformedBinaryError):
+            raise self._evidence
+        return self._evidence
+
+    def teardown(self) -> None:
+        self._evidence = None  # after its last item; the run's cache still holds it
 
     def collect(self) -> list[CheckItem]:
         fmt = self.artifact.format or DEFAULT_FORMAT
@@ -255,7 +272,7 @@ class CheckItem(MemsafeItem):
 
     def setup(self) -> None:
         try:
-            self.evidence = self.artifact_file.state.cache.get(self.artifact_file.artifact)
+            self.evidence = self.artifact_file.evidence()
             return
         except MalformedBinaryError as exc:
             problem = exc

@@ -62,6 +62,24 @@ def test_without_the_flag_nothing_but_the_entry_point_is_imported(
     enabled.stdout.fnmatch_lines(["imported: [[]*'elftools'*'pytest_memsafe.active'*"])
 
 
+def test_all_checks_of_a_binary_judge_one_snapshot(project: pytest.Pytester) -> None:
+    """A binary replaced while its items run (here by a weak build, right after the first
+    check) is judged as its first item read it: no mix of two builds in one binary's row."""
+    project.makeconftest(
+        f"""
+        import shutil
+
+        def pytest_runtest_teardown(item):
+            if item.nodeid == "{GOOD}::relro":
+                shutil.copy("{WEAK}", "{GOOD}")
+        """
+    )
+    result = project.runpytest("--memsafe", "-p", "no:randomly", f"{GOOD}")
+    result.assert_outcomes(passed=len(CHECKS))  # the weak build fails relro and nx
+    again = project.runpytest("--memsafe", "-p", "no:randomly", f"{GOOD}::nx")
+    again.assert_outcomes(failed=1)  # the next run sees the new build
+
+
 def test_node_ids_are_one_item_per_extension_per_check(project: pytest.Pytester) -> None:
     result = project.runpytest("--memsafe", "--collect-only", "-q")
     expected = [f"{path}::{check}" for path in (GOOD, WEAK) for check in CHECKS]

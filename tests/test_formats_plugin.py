@@ -192,6 +192,23 @@ def test_an_elf_only_run_never_imports_pefile_or_macholib(
     assert result.ret == 0
 
 
+def test_parse_ahead_helper_reads_pe_and_macho_files_too(mixed: pytest.Pytester) -> None:
+    """The helper stores every format's evidence (a universal file once, for all its
+    slices); the results are those of a run without it."""
+    off = mixed.runpytest("--memsafe", "--memsafe-parse-ahead=off", "--memsafe-json=off.json")
+    on = mixed.runpytest(
+        "--memsafe", "--memsafe-parse-ahead=on", "--cache-clear", "--memsafe-json=on.json"
+    )
+    assert _results(mixed.path / "on.json") == _results(mixed.path / "off.json")
+    assert on.parseoutcomes() == off.parseoutcomes()
+    line = next(text for text in on.outlines if text.startswith("evidence: "))
+    parsed, hits, *_ = (int(word) for word in line.split() if word.isdigit())
+    assert parsed + hits == 5
+    warm = mixed.runpytest("--memsafe", "--memsafe-parse-ahead=on")
+    # (the copies are too fresh for the stat index, so a helper may start and find them all)
+    warm.stdout.fnmatch_lines(["evidence: 0 files parsed, 5 from the evidence cache*"])
+
+
 def test_a_warm_run_parses_no_pe_or_macho_file_again(mixed: pytest.Pytester) -> None:
     """PE and Mach-O evidence is kept across runs like ELF's (a universal file once)."""
     cold = mixed.runpytest("--memsafe", "--memsafe-json=cold.json")

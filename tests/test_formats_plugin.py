@@ -6,16 +6,15 @@ import json
 import shutil
 import sys
 import zipfile
-from importlib import resources
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 from pytest_memsafe.evidence.elf_records import ElfEvidence
 from pytest_memsafe.evidence.macho import load_macho_evidence
 from pytest_memsafe.evidence.pe import load_pe_evidence
 from pytest_memsafe.evidence.store import EvidenceStore, StoreKey
+from tests.reports import report_results
 
 ELF_NAME = "_elf.cpython-311-x86_64-linux-gnu.so"
 PE_NAME = "_win.cp311-win_amd64.pyd"
@@ -44,21 +43,10 @@ def mixed(
     return pytester
 
 
-def _results(report: Path) -> dict[str, dict[str, str]]:
-    data = json.loads(report.read_text())
-    schema = resources.files("pytest_memsafe").joinpath("data/report-v1.schema.json")
-    jsonschema.validate(data, json.loads(schema.read_text()))
-    return {
-        artifact["path"]: {r["check"]: r["outcome"] for r in artifact["results"]}
-        | {"@format": artifact["format"], "@machine": artifact["machine"]}
-        for artifact in data["artifacts"]
-    }
-
-
 def test_each_format_gets_its_own_checks(mixed: pytest.Pytester) -> None:
     result = mixed.runpytest("--memsafe", "--memsafe-json=report.json", "-p", "no:cacheprovider")
 
-    found = _results(mixed.path / "report.json")
+    found = report_results(mixed.path / "report.json")
     pe, pe32 = found[f"src/pkg/{PE_NAME}"], found[f"src/pkg/{PE32_NAME}"]
     assert (pe["@format"], pe["@machine"], pe32["@machine"]) == ("pe", "x86_64", "i386")
     assert {"aslr", "nx", "cfg", "canary", "safeseh", "cet", "wx", "loadable"} <= pe.keys()
@@ -199,7 +187,7 @@ def test_parse_ahead_helper_reads_pe_and_macho_files_too(mixed: pytest.Pytester)
     on = mixed.runpytest(
         "--memsafe", "--memsafe-parse-ahead=on", "--cache-clear", "--memsafe-json=on.json"
     )
-    assert _results(mixed.path / "on.json") == _results(mixed.path / "off.json")
+    assert report_results(mixed.path / "on.json") == report_results(mixed.path / "off.json")
     assert on.parseoutcomes() == off.parseoutcomes()
     line = next(text for text in on.outlines if text.startswith("evidence: "))
     parsed, hits, *_ = (int(word) for word in line.split() if word.isdigit())
@@ -216,7 +204,7 @@ def test_a_warm_run_parses_no_pe_or_macho_file_again(mixed: pytest.Pytester) -> 
 
     cold.stdout.fnmatch_lines(["evidence: 5 files parsed, 0 from the evidence cache"])
     warm.stdout.fnmatch_lines(["evidence: 0 files parsed, 5 from the evidence cache"])
-    assert _results(mixed.path / "warm.json") == _results(mixed.path / "cold.json")
+    assert report_results(mixed.path / "warm.json") == report_results(mixed.path / "cold.json")
     slices = json.loads((mixed.path / "warm.json").read_text())["artifacts"]
     digests = {a["path"]: a["sha256"] for a in slices if FAT_NAME in a["path"]}
     assert len(set(digests.values())) == 1 and None not in digests.values()  # the file's

@@ -8,7 +8,6 @@ and no helper process left behind.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from pytest_memsafe.evidence.ahead import ParseAhead
 from pytest_memsafe.evidence.elf import load_elf_evidence
 from pytest_memsafe.evidence.store import RACY_SECONDS
 from pytest_memsafe.model import Artifact, BinaryFormat
+from tests.reports import report_results
 
 VARIANTS = (
     "hardened", "weak", "relro-partial", "nx-fail-execstack", "canary-fail-off", "fortify3",
@@ -165,15 +165,6 @@ def many(project: pytest.Pytester, binaries: list[Path]) -> pytest.Pytester:
     return project
 
 
-def _results(report: Path) -> dict[str, object]:
-    data = json.loads(report.read_text())
-    return {
-        artifact["path"]: (artifact["error"], artifact["languages"],
-                           [(r["check"], r["outcome"], r["summary"]) for r in artifact["results"]])
-        for artifact in data["artifacts"]
-    }  # fmt: skip
-
-
 def test_same_results_with_and_without_the_helper(many: pytest.Pytester) -> None:
     off = many.runpytest("--memsafe", "--memsafe-parse-ahead=off", "--memsafe-json=off.json")
     on = many.runpytest(
@@ -182,7 +173,9 @@ def test_same_results_with_and_without_the_helper(many: pytest.Pytester) -> None
     assert on.ret == off.ret == pytest.ExitCode.TESTS_FAILED
     assert on.parseoutcomes() == off.parseoutcomes()
     assert on.parseoutcomes()["errors"] > 0  # the truncated file's items
-    assert _results(many.path / "on.json") == _results(many.path / "off.json")
+    assert report_results(many.path / "on.json", summaries=True) == report_results(
+        many.path / "off.json", summaries=True
+    )
     # 15 files: 12 contents among the 14 readable ones (the project's two originals have
     # copies among the dozen) and the broken one, which is never stored
     off.stdout.fnmatch_lines(["evidence: 13 files parsed, 2 from the evidence cache"])

@@ -81,6 +81,19 @@ def test_helper_stores_what_a_direct_parse_gives(binaries: list[Path], tmp_path:
     assert again.finish() == 0
 
 
+def _hung_on_the_first_file(cache: EvidenceCache, binaries: list[Path]) -> ParseAhead:
+    """A stand-in helper that announces file 0 and then hangs (followed until it has)."""
+    hung = subprocess.Popen(
+        [sys.executable, "-c", "import time; print(0, flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE,
+    )
+    helper = ParseAhead(hung, cache, _files(binaries))
+    deadline = time.monotonic() + 30
+    while helper._position != 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return helper
+
+
 def test_stalled_helper_holds_an_item_up_only_briefly(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -89,14 +102,7 @@ def test_stalled_helper_holds_an_item_up_only_briefly(
     stopped at the end."""
     monkeypatch.setattr(ahead, "WAIT_SECONDS", 1.0)
     cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
-    hung = subprocess.Popen(
-        [sys.executable, "-c", "import time; print(0, flush=True); time.sleep(120)"],
-        stdout=subprocess.PIPE,
-    )
-    helper = ParseAhead(hung, cache, _files(binaries))
-    deadline = time.monotonic() + 30
-    while helper._position != 0 and time.monotonic() < deadline:  # it announced file 0
-        time.sleep(0.01)
+    helper = _hung_on_the_first_file(cache, binaries)
     cache.waiter = helper.wait_for
     started = time.monotonic()
     helper.wait_for(str(binaries[0]))
@@ -110,7 +116,7 @@ def test_stalled_helper_holds_an_item_up_only_briefly(
     begun = time.monotonic()
     assert helper.finish() is None  # stopped before it could say what it did
     assert time.monotonic() - begun < ahead.STOP_SECONDS + 1
-    assert hung.poll() is not None
+    assert helper.process.poll() is not None
 
 
 def test_a_stolen_file_that_breaks_the_parser_does_not_fail_the_waiting_item(
@@ -120,14 +126,7 @@ def test_a_stolen_file_that_breaks_the_parser_does_not_fail_the_waiting_item(
     file, whose own items parse it again and report it."""
     monkeypatch.setattr(ahead, "WAIT_SECONDS", 0.5)
     cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
-    hung = subprocess.Popen(
-        [sys.executable, "-c", "import time; print(0, flush=True); time.sleep(120)"],
-        stdout=subprocess.PIPE,
-    )
-    helper = ParseAhead(hung, cache, _files(binaries))
-    deadline = time.monotonic() + 30
-    while helper._position != 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    helper = _hung_on_the_first_file(cache, binaries)
     tried: list[str] = []
 
     def broken_fill(path: str, fmt: BinaryFormat, *, keep: bool = False) -> str:

@@ -110,11 +110,13 @@ class Check:
     must_not: tuple[str, ...] = ()
 
 
-def _has(args: str, *patterns: str) -> Check:
+def has(args: str, *patterns: str) -> Check:
+    """The tool run with ``args`` (``readelf``, ``objdump``) prints every pattern."""
     return Check(tuple(args.split()), must=patterns)
 
 
-def _lacks(args: str, *patterns: str) -> Check:
+def lacks(args: str, *patterns: str) -> Check:
+    """The tool run with ``args`` prints none of the patterns."""
     return Check(tuple(args.split()), must_not=patterns)
 
 
@@ -124,11 +126,11 @@ def _und(symbol: str) -> str:
 
 
 def _imports(*symbols: str) -> Check:
-    return _has("--dyn-syms", *(_und(s) for s in symbols))
+    return has("--dyn-syms", *(_und(s) for s in symbols))
 
 
 def _no_imports(*symbols: str) -> Check:
-    return _lacks("--dyn-syms", _und("|".join(symbols)))
+    return lacks("--dyn-syms", _und("|".join(symbols)))
 
 
 def _exports(symbol: str) -> str:
@@ -140,14 +142,14 @@ def _dyn_string(tag: str, label: str, value: str) -> str:
     return rf"\({tag}\)\s+{label}: \[{re.escape(value)}\]$"
 
 
-RELRO: Final = _has("-l", r"^\s*GNU_RELRO\s")
-NO_RELRO: Final = _lacks("-l", r"^\s*GNU_RELRO\s")
+RELRO: Final = has("-l", r"^\s*GNU_RELRO\s")
+NO_RELRO: Final = lacks("-l", r"^\s*GNU_RELRO\s")
 _NOW: Final = r"\(FLAGS\)\s.*\bBIND_NOW\b|\(FLAGS_1\)\s.*\bNOW\b|\(BIND_NOW\)"
-BIND_NOW: Final = _has("-d", _NOW)
-LAZY: Final = _lacks("-d", _NOW)
+BIND_NOW: Final = has("-d", _NOW)
+LAZY: Final = lacks("-d", _NOW)
 _STACK_RW: Final = r"^\s*GNU_STACK\s.*\sRW\s+0x"
-STACK_NX: Final = _has("-l", _STACK_RW)
-STACK_X: Final = _has("-l", r"^\s*GNU_STACK\s.*\sRWE\s+0x")
+STACK_NX: Final = has("-l", _STACK_RW)
+STACK_X: Final = has("-l", r"^\s*GNU_STACK\s.*\sRWE\s+0x")
 CANARY: Final = _imports("__stack_chk_fail")
 NO_CANARY: Final = _no_imports("__stack_chk_fail")
 _CHK: Final = r"__\w+_chk"
@@ -158,11 +160,11 @@ _FORTIFIABLE: Final = (
     "memcpy|mempcpy|memmove|memset|strcpy|stpcpy|strncpy|stpncpy|strcat|strncat"
     "|sprintf|snprintf|vsprintf|vsnprintf|gets|fgets|read|pread|recv|recvfrom|realpath"
 )
-CET: Final = _has("-n", r"x86 feature: IBT, SHSTK$")
-NO_CET: Final = _lacks("-n", r"x86 feature:.*\b(?:IBT|SHSTK)\b")
-NO_RPATH: Final = _lacks("-d", r"\((?:RPATH|RUNPATH)\)")
+CET: Final = has("-n", r"x86 feature: IBT, SHSTK$")
+NO_CET: Final = lacks("-n", r"x86 feature:.*\b(?:IBT|SHSTK)\b")
+NO_RPATH: Final = lacks("-d", r"\((?:RPATH|RUNPATH)\)")
 _LOAD_WX: Final = r"^\s*LOAD\s.*\sRWE\s+0x"
-NO_TEXTREL: Final = _lacks("-d", r"\(TEXTREL\)|\(FLAGS\)\s.*\bTEXTREL\b")
+NO_TEXTREL: Final = lacks("-d", r"\(TEXTREL\)|\(FLAGS\)\s.*\bTEXTREL\b")
 
 
 def _runpath(value: str, *, old_dtags: bool = False) -> tuple[Check, ...]:
@@ -172,7 +174,7 @@ def _runpath(value: str, *, old_dtags: bool = False) -> tuple[Check, ...]:
         if old_dtags
         else ("RUNPATH", "Library runpath", "RPATH")
     )
-    return (_has("-d", _dyn_string(tag, label, value)), _lacks("-d", rf"\({other}\)"))
+    return (has("-d", _dyn_string(tag, label, value)), lacks("-d", rf"\({other}\)"))
 
 
 # --------------------------------------------------------------------------- flags
@@ -262,7 +264,7 @@ class Variant:
     def all_checks(self) -> tuple[Check, ...]:
         """``checks`` plus the PyInit_<stem> export check for extension-shaped variants."""
         pyinit = _exports(f"PyInit_{self.stem}")
-        shape = _has(self.symbols, pyinit) if self.extension else _lacks(self.symbols, "PyInit_")
+        shape = has(self.symbols, pyinit) if self.extension else lacks(self.symbols, "PyInit_")
         return (*self.checks, shape)
 
 
@@ -285,7 +287,7 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         "hardened",
         _EXT,
         _flags(),
-        (*_HARD_CHECKS, _lacks("-l", _LOAD_WX)),
+        (*_HARD_CHECKS, lacks("-l", _LOAD_WX)),
     ),
     Variant(
         "weak",
@@ -313,7 +315,7 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         "nx-fail-nonote",
         ("nonote.s", *_TINY),
         _flags(stack=()),
-        (_lacks("-l", _STACK_RW), _has("--dyn-syms", _exports("nonote_answer"))),
+        (lacks("-l", _STACK_RW), has("--dyn-syms", _exports("nonote_answer"))),
     ),
     # No input has .note.GNU-stack (asm only, -nostartfiles) and no -z [no]execstack:
     # ld creates no PT_GNU_STACK at all (-z nognustack is ignored by ld 2.40 on x86-64).
@@ -321,7 +323,7 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         "nx-fail-nognustack",
         ("nognustack.S",),
         _flags(stack=(), startfiles=("-nostartfiles",)),
-        (_lacks("-l", r"^\s*GNU_STACK\s"),),
+        (lacks("-l", r"^\s*GNU_STACK\s"),),
     ),
     # Stack canary
     Variant("canary-pass-strong", _EXT, _flags(ssp=("-fstack-protector-strong",)), (CANARY,)),
@@ -356,7 +358,7 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         (
             _no_imports(_FORTIFIABLE, _CHK),
             _imports("strlen", "calloc", "free"),
-            _has("-d", _dyn_string("NEEDED", "Shared library", "libc.so.6")),
+            has("-d", _dyn_string("NEEDED", "Shared library", "libc.so.6")),
         ),
     ),
     # RPATH / RUNPATH
@@ -394,27 +396,27 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         "wx-fail-rwx",
         ("wx.c",),
         _flags(extra=("-Wl,--no-warn-rwx-segments",)),
-        (_has("-l", _LOAD_WX), STACK_NX),
+        (has("-l", _LOAD_WX), STACK_NX),
     ),
     # Text relocations
     Variant(
         "pic-fail-textrel",
         ("textrel.S", *_TINY),
         _flags(text=("-Wl,-z,notext",)),
-        (_has("-d", r"\(TEXTREL\)", r"\(FLAGS\)\s.*\bTEXTREL\b"),),
+        (has("-d", r"\(TEXTREL\)", r"\(FLAGS\)\s.*\bTEXTREL\b"),),
     ),
     # Loadability
     Variant(
         "loadable-fail-nodlopen",
         _TINY,
         _flags(extra=("-Wl,-z,nodlopen",)),
-        (_has("-d", r"\(FLAGS_1\)\s.*\bNOOPEN\b"),),
+        (has("-d", r"\(FLAGS_1\)\s.*\bNOOPEN\b"),),
     ),
     Variant(
         "loadable-fail-pie",
         ("pie.c",),
         _flags(kind=("-pie", "-fPIE", "-rdynamic")),
-        (_has("-d", r"\(FLAGS_1\)\s.*\bPIE\b"), _has("-h", r"Type:\s+DYN\b")),
+        (has("-d", r"\(FLAGS_1\)\s.*\bPIE\b"), has("-h", r"Type:\s+DYN\b")),
     ),
     # CET trap: ld ANDs the x86 feature property over all inputs, and Debian 12's
     # crti.o/crtn.o carry none ("crti.o: warning: missing IBT and SHSTK properties"
@@ -441,8 +443,8 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         _flags(),
         post=_strip_all,
         checks=(
-            _has("-S", r"\]\s+\.dynsym\s"),
-            _lacks("-S", r"\]\s+\.symtab\s"),
+            has("-S", r"\]\s+\.dynsym\s"),
+            lacks("-S", r"\]\s+\.symtab\s"),
             *_HARD_CHECKS,
         ),
     ),
@@ -452,10 +454,10 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         _flags(),
         post=_drop_section_headers,
         checks=(
-            _has("-S", r"^There are no sections in this file\.$"),
-            _has("-d", r"^Dynamic section at offset", r"\(NEEDED\)"),
-            _has("-l", r"^\s*DYNAMIC\s"),
-            _has("-D -s", _und("__stack_chk_fail"), _und(_CHK)),
+            has("-S", r"^There are no sections in this file\.$"),
+            has("-d", r"^Dynamic section at offset", r"\(NEEDED\)"),
+            has("-l", r"^\s*DYNAMIC\s"),
+            has("-D -s", _und("__stack_chk_fail"), _und(_CHK)),
             RELRO,
             BIND_NOW,
             STACK_NX,
@@ -468,7 +470,7 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         ("ext.cpp",),
         _flags(),
         (
-            _has("-d", _dyn_string("NEEDED", "Shared library", "libstdc++.so.6")),
+            has("-d", _dyn_string("NEEDED", "Shared library", "libstdc++.so.6")),
             RELRO,
             BIND_NOW,
             CANARY,
@@ -481,8 +483,8 @@ VARIANTS: Final[dict[str, Variant]] = _table(
         ("lib.c",),
         _flags(extra=("-Wl,-soname,libvendored.so.1",)),
         (
-            _has("-d", _dyn_string("SONAME", "Library soname", "libvendored.so.1")),
-            _has("--dyn-syms", _exports("vendored_format")),
+            has("-d", _dyn_string("SONAME", "Library soname", "libvendored.so.1")),
+            has("--dyn-syms", _exports("vendored_format")),
             RELRO,
             BIND_NOW,
             STACK_NX,

@@ -19,7 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from tests.corpus import SOURCES, Check, FixtureBuildError, expect_patterns, require_tool, run_tool
+from tests.corpus import (
+    SOURCES,
+    Check,
+    FixtureBuildError,
+    expect_patterns,
+    has,
+    lacks,
+    require_tool,
+    run_tool,
+)
 
 __all__ = [
     "CHECK_IDS",
@@ -259,25 +268,17 @@ def oracle_statuses(facts: ObjdumpFacts) -> dict[str, Status]:
 # --------------------------------------------------------------------------- table
 
 
-def _has(args: str, *patterns: str) -> Check:
-    return Check(tuple(args.split()), must=patterns)
-
-
-def _lacks(args: str, *patterns: str) -> Check:
-    return Check(tuple(args.split()), must_not=patterns)
-
-
 def _dll_flag(name: str) -> str:
     """Pattern for a flag name listed under objdump's DllCharacteristics line."""
     return rf"^DllCharacteristics\s+[0-9a-f]+\n(?:\t+\w+\n)*\t+{name}$"
 
 
 def _imports(*names: str) -> Check:
-    return _has("-p", *(rf"^\t[0-9a-f]+\t\s*\d+\s+{n}$" for n in names))
+    return has("-p", *(rf"^\t[0-9a-f]+\t\s*\d+\s+{n}$" for n in names))
 
 
 def _no_imports(pattern: str) -> Check:
-    return _lacks("-p", rf"^\t[0-9a-f]+\t\s*\d+\s+(?:{pattern})$")
+    return lacks("-p", rf"^\t[0-9a-f]+\t\s*\d+\s+(?:{pattern})$")
 
 
 def _dll(name: str) -> str:
@@ -286,17 +287,17 @@ def _dll(name: str) -> str:
 
 def _section(name: str, flags: str) -> Check:
     """Section ``name`` whose BFD flag line matches ``flags`` (a regex)."""
-    return _has("-h", rf"^\s*\d+ {re.escape(name)}\s.*\n\s+{flags}$")
+    return has("-h", rf"^\s*\d+ {re.escape(name)}\s.*\n\s+{flags}$")
 
 
 _NO_DIR: Final = r"0{8,16} 0{8}"
 _HIGH_BASE: Final = r"^ImageBase\s+0{7}[1-9a-f][0-9a-f]{8}$"  # PE32+ base above 4 GiB
 _SSP: Final = _imports("__stack_chk_fail")
 _NO_SSP: Final = _no_imports("__stack_chk_fail|__stack_chk_guard")
-_FORTIFIED: Final = (_imports("__memcpy_chk", "__strcpy_chk"), _has("-p", _dll("libssp-0.dll")))
+_FORTIFIED: Final = (_imports("__memcpy_chk", "__strcpy_chk"), has("-p", _dll("libssp-0.dll")))
 _NOT_FORTIFIED: Final = (_no_imports(r"__\w+_chk"), _imports("memcpy", "strcpy"))
-_NO_LOAD_CONFIG: Final = _has("-p", rf"^Entry a {_NO_DIR} Load Configuration Directory$")
-_NO_DEBUG_DIR: Final = _has("-p", rf"^Entry 6 {_NO_DIR} Debug Directory$")
+_NO_LOAD_CONFIG: Final = has("-p", rf"^Entry a {_NO_DIR} Load Configuration Directory$")
+_NO_DEBUG_DIR: Final = has("-p", rf"^Entry 6 {_NO_DIR} Debug Directory$")
 
 # Every knob is pinned: binutils 2.40 already defaults to --dynamicbase, --nxcompat and
 # --high-entropy-va, but older ones (and other distributions' builds) did not.
@@ -417,8 +418,8 @@ class PeVariant:
         """``checks`` plus the extension shape: a DLL exporting PyInit_<stem>."""
         return (
             *self.checks,
-            _has("-p", r"^Characteristics 0x[0-9a-f]+\n(?:\t.*\n)*\tDLL$"),
-            _has("-p", rf"^\t\[\s*\d+\] PyInit_{self.stem}$"),
+            has("-p", r"^Characteristics 0x[0-9a-f]+\n(?:\t.*\n)*\tDLL$"),
+            has("-p", rf"^\t\[\s*\d+\] PyInit_{self.stem}$"),
         )
 
 
@@ -442,8 +443,8 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         _gcc(),
         _GCC_EXPECT,
         (
-            _has("-p", _HIGH_BASE, _dll_flag("DYNAMIC_BASE"), _dll_flag("NX_COMPAT")),
-            _has("-p", _dll_flag("HIGH_ENTROPY_VA")),
+            has("-p", _HIGH_BASE, _dll_flag("DYNAMIC_BASE"), _dll_flag("NX_COMPAT")),
+            has("-p", _dll_flag("HIGH_ENTROPY_VA")),
             _SSP,
             *_FORTIFIED,
             _NO_LOAD_CONFIG,
@@ -461,7 +462,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
             entropy=("-Wl,--disable-high-entropy-va",),
         ),
         _expect(_GCC_EXPECT, aslr="fail", nx="fail", canary="fail", fortify="fail"),
-        (_has("-p", r"^DllCharacteristics\s+00000000$"), _NO_SSP, *_NOT_FORTIFIED),
+        (has("-p", r"^DllCharacteristics\s+00000000$"), _NO_SSP, *_NOT_FORTIFIED),
     ),
     # ASLR
     PeVariant(
@@ -470,8 +471,8 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         _expect(_GCC_EXPECT, aslr="fail"),
         # GNU ld also drops HIGH_ENTROPY_VA (meaningless without DYNAMIC_BASE) but keeps .reloc
         (
-            _lacks("-p", _dll_flag("DYNAMIC_BASE"), _dll_flag("HIGH_ENTROPY_VA")),
-            _has("-p", r"^Entry 5 [0-9a-f]+ 0*[1-9a-f][0-9a-f]* Base Relocation Directory"),
+            lacks("-p", _dll_flag("DYNAMIC_BASE"), _dll_flag("HIGH_ENTROPY_VA")),
+            has("-p", r"^Entry 5 [0-9a-f]+ 0*[1-9a-f][0-9a-f]* Base Relocation Directory"),
         ),
         libs=_SSP_LIB,
     ),
@@ -480,8 +481,8 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         _gcc(entropy=("-Wl,--disable-high-entropy-va",)),
         _GCC_EXPECT,  # HIGH_ENTROPY_VA only lowers the graded level
         (
-            _has("-p", _dll_flag("DYNAMIC_BASE"), _HIGH_BASE),
-            _lacks("-p", _dll_flag("HIGH_ENTROPY_VA")),
+            has("-p", _dll_flag("DYNAMIC_BASE"), _HIGH_BASE),
+            lacks("-p", _dll_flag("HIGH_ENTROPY_VA")),
         ),
         libs=_SSP_LIB,
     ),
@@ -489,7 +490,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "aslr-fail-lowbase",
         _gcc(base=("-Wl,--image-base=0x10000000",)),
         _expect(_GCC_EXPECT, aslr="fail"),
-        (_has("-p", r"^ImageBase\s+0000000010000000$", _dll_flag("DYNAMIC_BASE")),),
+        (has("-p", r"^ImageBase\s+0000000010000000$", _dll_flag("DYNAMIC_BASE")),),
         libs=_SSP_LIB,
     ),
     # NX (DEP is always on for x64 processes; the flag still reads as fail)
@@ -497,7 +498,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "nx-fail-nonxcompat",
         _gcc(nxcompat=("-Wl,--disable-nxcompat",)),
         _expect(_GCC_EXPECT, nx="fail"),
-        (_lacks("-p", _dll_flag("NX_COMPAT")), _has("-p", _dll_flag("DYNAMIC_BASE"))),
+        (lacks("-p", _dll_flag("NX_COMPAT")), has("-p", _dll_flag("DYNAMIC_BASE"))),
         libs=_SSP_LIB,
     ),
     # W^X
@@ -522,13 +523,13 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "canary-pass-strong",
         _gcc(fortify=FORTIFY_OFF),
         _expect(_GCC_EXPECT, fortify="fail"),
-        (_SSP, _imports("__stack_chk_guard"), _has("-p", _dll("libssp-0.dll")), *_NOT_FORTIFIED),
+        (_SSP, _imports("__stack_chk_guard"), has("-p", _dll("libssp-0.dll")), *_NOT_FORTIFIED),
     ),
     PeVariant(
         "canary-fail-off",
         _gcc(fortify=FORTIFY_OFF, ssp=("-fno-stack-protector",)),
         _expect(_GCC_EXPECT, canary="fail", fortify="fail"),
-        (_NO_SSP, _lacks("-p", _dll("libssp-0.dll")), *_NOT_FORTIFIED, _NO_LOAD_CONFIG),
+        (_NO_SSP, lacks("-p", _dll("libssp-0.dll")), *_NOT_FORTIFIED, _NO_LOAD_CONFIG),
     ),
     # -static links libssp.a: the canary code is there (objdump -t: __stack_chk_fail
     # defined in .text) but nothing is imported; the COFF symbol table shows it.
@@ -538,9 +539,9 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         _expect(_GCC_EXPECT, fortify="fail"),
         (
             _NO_SSP,
-            _lacks("-p", _dll("libssp-0.dll")),
-            _has("-t", _STATIC_SSP),
-            _lacks("-t", r" __imp___stack_chk_fail$"),
+            lacks("-p", _dll("libssp-0.dll")),
+            has("-t", _STATIC_SSP),
+            lacks("-t", r" __imp___stack_chk_fail$"),
         ),
     ),
     # FORTIFY (mingw-w64's headers; the _chk functions live in libssp-0.dll)
@@ -556,7 +557,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "x86-hardened",
         _gcc_x86(seh=("-Wl,--no-seh",)),
         _expect(_GCC_EXPECT, safeseh="pass"),
-        (_has("-p", _dll_flag("NO_SEH"), _dll_flag("DYNAMIC_BASE")), _SSP, *_FORTIFIED),
+        (has("-p", _dll_flag("NO_SEH"), _dll_flag("DYNAMIC_BASE")), _SSP, *_FORTIFIED),
         libs=_SSP_LIB,
         arch="x86",
     ),
@@ -564,7 +565,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "safeseh-fail-x86",
         _gcc_x86(),
         _expect(_GCC_EXPECT, safeseh="fail"),
-        (_lacks("-p", _dll_flag("NO_SEH")), _NO_LOAD_CONFIG),
+        (lacks("-p", _dll_flag("NO_SEH")), _NO_LOAD_CONFIG),
         libs=_SSP_LIB,
         arch="x86",
     ),
@@ -573,7 +574,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "lld-baseline",
         _clang(),
         _CLANG_EXPECT,
-        (_has("-p", r"^ImageBase\s+0000000180000000$"), _NO_LOAD_CONFIG, _NO_SSP),
+        (has("-p", r"^ImageBase\s+0000000180000000$"), _NO_LOAD_CONFIG, _NO_SSP),
         toolchain="clang",
     ),
     PeVariant(
@@ -591,7 +592,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
             ),
         ),
         _expect(_GCC_EXPECT, cfg="pass", cet="pass"),
-        (_has("-p", _dll_flag("GUARD_CF")), _SSP, *_FORTIFIED),
+        (has("-p", _dll_flag("GUARD_CF")), _SSP, *_FORTIFIED),
         sources=_LOADCFG,
         libs=_SSP_LIB,
         toolchain="clang",
@@ -600,7 +601,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "cet-pass",
         _clang(extra=("-Wl,-Xlink=-cetcompat",)),
         _expect(_CLANG_EXPECT, cet="pass"),
-        (_has("-p", r"^\s*20\s+Unknown 00000004 [0-9a-f]{8} [0-9a-f]{8}$"),),
+        (has("-p", r"^\s*20\s+Unknown 00000004 [0-9a-f]{8} [0-9a-f]{8}$"),),
         toolchain="clang",
     ),
     PeVariant(
@@ -608,8 +609,8 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         _clang(extra=("-DLOADCFG_GUARD", "-Xclang", "-cfguard", "-Wl,-Xlink=-guard:cf")),
         _expect(_CLANG_EXPECT, cfg="pass"),
         (
-            _has("-p", _dll_flag("GUARD_CF")),
-            _has("-p", r"^Entry a [0-9a-f]+ 00000094 Load Configuration Directory$"),
+            has("-p", _dll_flag("GUARD_CF")),
+            has("-p", r"^Entry a [0-9a-f]+ 00000094 Load Configuration Directory$"),
         ),
         sources=_LOADCFG,
         toolchain="clang",
@@ -619,7 +620,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "cfg-fail-flag-only",
         _clang(extra=("-Xclang", "-cfguard", "-Wl,-Xlink=-guard:cf")),
         _CLANG_EXPECT,
-        (_has("-p", _dll_flag("GUARD_CF")), _NO_LOAD_CONFIG),
+        (has("-p", _dll_flag("GUARD_CF")), _NO_LOAD_CONFIG),
         toolchain="clang",
     ),
     # A /GS cookie slot in the load config and no __stack_chk_fail: MSVC-style evidence.
@@ -627,7 +628,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "canary-pass-gs-cookie",
         _clang(extra=("-DLOADCFG_COOKIE",)),
         _expect(_CLANG_EXPECT, canary="pass"),
-        (_has("-p", r"^Entry a [0-9a-f]+ 00000094 Load Configuration Directory$"), _NO_SSP),
+        (has("-p", r"^Entry a [0-9a-f]+ 00000094 Load Configuration Directory$"), _NO_SSP),
         sources=_LOADCFG,
         toolchain="clang",
     ),
@@ -636,7 +637,7 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         "canary-fail-gs-short",
         _clang(extra=("-DLOADCFG_COOKIE", "-DLOADCFG_SIZE=64")),
         _CLANG_EXPECT,
-        (_has("-p", r"^Entry a [0-9a-f]+ 00000040 Load Configuration Directory$"), _NO_SSP),
+        (has("-p", r"^Entry a [0-9a-f]+ 00000040 Load Configuration Directory$"), _NO_SSP),
         sources=_LOADCFG,
         toolchain="clang",
     ),
@@ -646,8 +647,8 @@ PE_VARIANTS: Final[dict[str, PeVariant]] = _table(
         _clang(entropy=(), extra=("-DLOADCFG_SAFESEH",)),
         _expect(_CLANG_EXPECT, safeseh="pass"),
         (
-            _lacks("-p", _dll_flag("NO_SEH")),
-            _has("-p", r"^Entry a [0-9a-f]+ 0000005c Load Configuration Directory$"),
+            lacks("-p", _dll_flag("NO_SEH")),
+            has("-p", r"^Entry a [0-9a-f]+ 0000005c Load Configuration Directory$"),
         ),
         sources=_LOADCFG,
         arch="x86",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pytest_memsafe.errors import MalformedBinaryError
-from pytest_memsafe.evidence import LOADERS, EvidenceCache, FileEvidence, store
+from pytest_memsafe.evidence import LOADERS, Evidence, EvidenceCache, FileEvidence, store
 from pytest_memsafe.evidence.elf import ElfEvidence, load_elf_evidence
 from pytest_memsafe.evidence.store import EvidenceStore, StoreKey, decode, encode
 from pytest_memsafe.model import Artifact, BinaryFormat
@@ -142,6 +142,13 @@ def _index(directory: Path) -> list[Path]:
     return sorted(directory.rglob(f"{store.INDEX_DIR}/*"))
 
 
+def _stored_once(path: Path, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Evidence:
+    """Parse ``path`` into a fresh store at ``directory``, indexed at once (no racy-file
+    grace: RACY_SECONDS 0)."""
+    monkeypatch.setattr(store, "RACY_SECONDS", 0)
+    return EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+
+
 def test_stat_index_spares_the_hash(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,10 +170,8 @@ def test_stat_index_spares_the_hash(
 def test_stat_index_never_serves_rewritten_content(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "RACY_SECONDS", 0)
-    directory = tmp_path / "store"
-    path = binaries[0]
-    old = EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    directory, path = tmp_path / "store", binaries[0]
+    old = _stored_once(path, directory, monkeypatch)
     _patch_comment(path)  # same size and mtime; the kernel moves ctime
 
     rerun = EvidenceCache(store=EvidenceStore(directory))
@@ -227,10 +232,8 @@ def test_recently_changed_file_is_stored_under_the_digest_of_what_was_parsed(
 def test_index_digest_without_its_entry_is_not_trusted_for_storing(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "RACY_SECONDS", 0)
-    directory = tmp_path / "store"
-    path = binaries[0]
-    EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    directory, path = tmp_path / "store", binaries[0]
+    _stored_once(path, directory, monkeypatch)
     (index_entry,) = _index(directory)
     index_entry.write_text("0" * 64)  # a well-formed digest of some other content
     for entry in _entries(directory):
@@ -245,10 +248,8 @@ def test_index_digest_without_its_entry_is_not_trusted_for_storing(
 def test_corrupt_index_entry_is_a_miss(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(store, "RACY_SECONDS", 0)
-    directory = tmp_path / "store"
-    path = binaries[0]
-    EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    directory, path = tmp_path / "store", binaries[0]
+    _stored_once(path, directory, monkeypatch)
     (entry,) = _index(directory)
     entry.write_bytes(b"0" * 63 + b"g")
     rerun = EvidenceCache(store=EvidenceStore(directory))

@@ -61,8 +61,6 @@ class ParseAhead:
         files: Sequence[tuple[str, BinaryFormat, int]],
     ) -> None:
         self.process = process
-        self.files = len(files)
-        """How many files it was given."""
         self.parsed: int | None = None
         """How many it parsed and stored (after :meth:`finish`; ``None`` if not known)."""
         self._cache = cache
@@ -160,7 +158,7 @@ class ParseAhead:
                     self._position = int(line)
                     self._changed.notify_all()
         with self._changed:
-            self._position = self.files  # gone: nothing left to wait for
+            self._position = len(self._files)  # gone: nothing left to wait for
             self._changed.notify_all()
 
     def finish(self) -> int | None:
@@ -177,7 +175,7 @@ class ParseAhead:
             self.process.kill()
             self.process.wait()
         with self._changed:  # the reader has seen the end of its output
-            self._changed.wait_for(lambda: self._position == self.files, timeout=STOP_SECONDS)
+            self._changed.wait_for(lambda: self._position == len(self._files), timeout=STOP_SECONDS)
         try:
             self.parsed = int(json.loads(self._summary)["parsed"])
         except (ValueError, TypeError, KeyError):

@@ -4,12 +4,14 @@
 Usage: ``python benchmarks/run.py [--cache DIR] [--repeat N] [--skip PEER ...] [--json PATH]``
 after ``python benchmarks/corpus.py``. Every figure is a child process timed from spawn to
 exit, its peak RSS taken from GNU time (``%M``: the largest single process of its tree);
-the best wall time of ``--repeat`` runs is kept. Phases: (a) evidence extraction and the
-checks in one process, no pytest; (b) ``pytest --memsafe`` with an empty evidence cache;
-(c) the same again, warm; (d) ``-n 2`` (xdist), cold; the pytest floor (as many trivial
-items, serial and ``-n 2``); per-file cost by size; the peers ``checksec`` (Debian),
-``hardening-check`` (devscripts) and ``checksec.py`` (LIEF, from the corpus venv). The
-scanned files are only read: never imported or run by this script or by pytest-memsafe.
+the best wall time of ``--repeat`` runs is kept, and figures that a ratio compares run in
+turns (one of each per round: (a) and checksec.py; (b)-(d) and the floor). Phases: (a)
+evidence extraction and the checks in one process, no pytest; (b) ``pytest --memsafe``
+with an empty evidence cache; (c) the same again, warm; (d) ``-n 2`` (xdist), cold; the
+pytest floor (as many trivial items, serial and ``-n 2``); per-file cost by size; the peers
+``checksec`` (Debian), ``hardening-check`` (devscripts) and ``checksec.py`` (LIEF, from
+the corpus venv). The scanned files are only read: never imported or run by this script
+or by pytest-memsafe.
 """
 
 from __future__ import annotations
@@ -132,6 +134,16 @@ def best_of(repeat: int, once: Callable[[], Run]) -> Run:
     return _best([once() for _ in range(repeat)])
 
 
+def in_turns(repeat: int, contenders: dict[str, Callable[[], Run]]) -> dict[str, Run]:
+    """:func:`best_of` for each contender, run in turns (one of each per round), so that two
+    figures a ratio compares saw the same moments of a shared machine."""
+    runs: dict[str, list[Run]] = {key: [] for key in contenders}
+    for _ in range(repeat):
+        for key, once in contenders.items():
+            runs[key].append(once())
+    return {key: _best(done) for key, done in runs.items()}
+
+
 def _best(runs: Sequence[Run]) -> Run:
     best = min(runs, key=lambda run: run.wall_s)
     best.cpu_s = min(run.cpu_s for run in runs)
@@ -185,31 +197,32 @@ def extract_only(corpus: str, out: str, language: bool = True) -> int:
     return 0
 
 
-def measure_extraction(report: Report, corpus: Path, repeat: int, work: Path) -> None:
-    """(a): the child above, best of ``repeat``; keeps the per-file times of the best run.
-    Then the same without language signals, for scale."""
-    best: tuple[float, list[tuple[str, int, float]]] | None = None
-    runs = []
-    for index in range(repeat):
-        out = work / f"extract-{index}.json"
+def measure_extraction(
+    report: Report, corpus: Path, repeat: int, work: Path, peers: dict[str, Callable[[], Run]]
+) -> None:
+    """(a): the child above, best of ``repeat`` in turns with ``peers`` (checksec.py, which
+    the targets compare with it); keeps the per-file times of the best run. Then the same
+    without language signals, for scale."""
+    per_file: dict[float, list[tuple[str, int, float]]] = {}
+
+    def once() -> Run:
+        out = work / "extract.json"
         argv = [sys.executable, __file__, "--extract-only", str(corpus), "--out", str(out)]
         run = timed("(a) extraction + checks, no pytest", argv, work)
         data = json.loads(out.read_text())
-        files = [(path, size, seconds) for path, size, seconds in data["files"]]
-        run.items = len(files)
+        per_file[run.wall_s] = [(path, size, seconds) for path, size, seconds in data["files"]]
+        run.items = len(data["files"])
         run.tail = f"{len(data['errors'])} malformed"
-        runs.append(run)
-        if best is None or run.wall_s < best[0]:
-            best = (run.wall_s, files)
-    report.runs["a"] = _best(runs)
+        return run
+
+    report.runs.update(in_turns(repeat, {"a": once, **peers}))
     argv = [sys.executable, __file__, "--extract-only", str(corpus), "--out", str(work / "x")]
     no_language = best_of(repeat, lambda: timed("", [*argv, "--no-language"], work))
     no_language.label, no_language.tail = "(a) the same without language signals", ""
     report.runs["a-nolang"] = no_language
-    assert best is not None
-    report.per_file = best[1]
-    report.files = len(best[1])
-    report.total_bytes = sum(size for _, size, _ in best[1])
+    report.per_file = per_file[min(per_file)]
+    report.files = len(report.per_file)
+    report.total_bytes = sum(size for _, size, _ in report.per_file)
 
 
 # -- (b, c, d) pytest --------------------------------------------------------------------------
@@ -235,9 +248,10 @@ def fresh_root(work: Path, name: str) -> Path:
 
 
 def measure_pytest(report: Report, corpus: Path, repeat: int, work: Path) -> None:
-    """(b) cold, (c) warm, (d) ``-n 2`` cold, and the floor (serial and ``-n 2``)."""
+    """(b) cold, (c) warm, (d) ``-n 2`` cold, and the floor (serial and ``-n 2``), in turns."""
     target = str(corpus)
-    timed("warm-up (bytecode)", pytest_argv(fresh_root(work, "warmup"), "--memsafe", target), work)
+    warm_up = timed("", pytest_argv(fresh_root(work, "warmup"), "--memsafe", target), work)
+    count = warm_up.items or 0  # bytecode written; the floor runs as many items
 
     def cold(*extra: str) -> Callable[[], Run]:
         def once() -> Run:
@@ -246,31 +260,38 @@ def measure_pytest(report: Report, corpus: Path, repeat: int, work: Path) -> Non
 
         return once
 
-    report.runs["b"] = best_of(repeat, cold())
-    report.runs["b"].label = "(b) pytest --memsafe, cold (empty evidence cache)"
-    report.runs["b-alone"] = best_of(repeat, cold("--memsafe-parse-ahead=off"))
-    report.runs["b-alone"].label = "(b) the same, --memsafe-parse-ahead=off"
     warm_root = fresh_root(work, "warm")
     timed("", pytest_argv(warm_root, "--memsafe", target), warm_root)  # fills the cache
-    report.runs["c"] = best_of(
-        repeat, lambda: timed("", pytest_argv(warm_root, "--memsafe", target), warm_root)
-    )
-    report.runs["c"].label = "(c) pytest --memsafe, warm (evidence cache filled)"
-    report.runs["d"] = best_of(repeat, cold("-n", "2"))
-    report.runs["d"].label = "(d) pytest --memsafe -n 2, cold"
-    report.runs["d-loadfile"] = best_of(repeat, cold("-n", "2", "--dist", "loadfile"))
-    report.runs["d-loadfile"].label = "(d) pytest --memsafe -n 2 --dist loadfile, cold"
-    count = report.runs["b"].items or 0
     floor_root = fresh_root(work, "floor")
     floor_file = floor_root / "test_floor.py"
     floor_file.write_text(FLOOR_TEST.format(count=count))
-    for key, extra, label in (
-        ("floor", (), f"floor: plain pytest, {count} trivial items"),
-        ("floor-n2", ("-n", "2"), f"floor: plain pytest -n 2, {count} trivial items"),
-    ):
-        argv = pytest_argv(floor_root, *extra, str(floor_file))
-        report.runs[key] = best_of(repeat, functools.partial(timed, "", argv, floor_root))
-        report.runs[key].label = label
+
+    def floor(*extra: str) -> Callable[[], Run]:
+        return functools.partial(
+            timed, "", pytest_argv(floor_root, *extra, str(floor_file)), floor_root
+        )
+
+    contenders = {
+        "b": cold(),
+        "b-alone": cold("--memsafe-parse-ahead=off"),
+        "c": lambda: timed("", pytest_argv(warm_root, "--memsafe", target), warm_root),
+        "d": cold("-n", "2"),
+        "d-loadfile": cold("-n", "2", "--dist", "loadfile"),
+        "floor": floor(),
+        "floor-n2": floor("-n", "2"),
+    }
+    labels = {
+        "b": "(b) pytest --memsafe, cold (empty evidence cache)",
+        "b-alone": "(b) the same, --memsafe-parse-ahead=off",
+        "c": "(c) pytest --memsafe, warm (evidence cache filled)",
+        "d": "(d) pytest --memsafe -n 2, cold",
+        "d-loadfile": "(d) pytest --memsafe -n 2 --dist loadfile, cold",
+        "floor": f"floor: plain pytest, {count} trivial items",
+        "floor-n2": f"floor: plain pytest -n 2, {count} trivial items",
+    }
+    for key, run in in_turns(repeat, contenders).items():
+        run.label = labels[key]
+        report.runs[key] = run
 
 
 # -- peers -------------------------------------------------------------------------------------
@@ -292,8 +313,9 @@ def run_each(label: str, command: Sequence[str], files: Sequence[str], work: Pat
 
 
 def measure_peers(report: Report, corpus: Path, cache: Path, skip: set[str], work: Path) -> None:
-    """Debian checksec (--dir and --file per file), hardening-check, checksec.py (LIEF).
-    Their output is not shown (``hardening-check`` exits 1 when a file lacks a feature)."""
+    """Debian checksec (--dir and --file per file) and hardening-check, once each (they take
+    half a minute and three). Their output is not shown (``hardening-check`` exits 1 when
+    a file lacks a feature)."""
     before = set(report.runs)
     _run_peers(report, corpus, cache, skip, work)
     for key in set(report.runs) - before:
@@ -318,17 +340,31 @@ def _run_peers(report: Report, corpus: Path, cache: Path, skip: set[str], work: 
         report.runs["hardening-check"] = run_each(
             "hardening-check per file (devscripts)", [hardening], files, work
         )
+
+
+def lief_peers(
+    report: Report, corpus: Path, cache: Path, skip: set[str], work: Path
+) -> dict[str, Callable[[], Run]]:
+    """checksec.py (LIEF) with 1 and 2 workers, to run in turns with (a)."""
     lief = cache / "venv" / "bin" / "checksec"
-    if "checksec.py" in skip or not lief.exists():
+    if {"checksec.py", "peers"} & skip or not lief.exists():
         report.skipped.append(
             "checksec.py: " + ("skipped" if lief.exists() else f"not installed in {lief.parent}")
         )
-        return
+        return {}
+    peers: dict[str, Callable[[], Run]] = {}
     for workers in (1, 2):
+        label = f"checksec.py -w {workers} -r -j (LIEF)"
         argv = [str(lief), "-w", str(workers), "-r", "-j", str(corpus)]
-        report.runs[f"checksec.py-w{workers}"] = timed(
-            f"checksec.py -w {workers} -r -j (LIEF)", argv, work
-        )
+        peers[f"checksec.py-w{workers}"] = functools.partial(_quiet, label, argv, work)
+    return peers
+
+
+def _quiet(label: str, argv: Sequence[str], work: Path) -> Run:
+    """A peer's run, its output not shown."""
+    run = timed(label, argv, work)
+    run.tail = ""
+    return run
 
 
 # -- output ------------------------------------------------------------------------------------
@@ -347,9 +383,17 @@ def ratio(numerator: float, denominator: float) -> str:
     return f"{numerator / denominator:.2f}x" if denominator else "n/a"
 
 
+RUN_ORDER: Final = (
+    "a", "a-nolang", "b", "b-alone", "c", "d", "d-loadfile", "floor", "floor-n2",
+    "checksec-dir", "checksec-file", "hardening-check", "checksec.py-w1", "checksec.py-w2",
+)  # fmt: skip
+"""The order of the figures in the table (measuring runs some of them side by side)."""
+
+
 def print_runs(report: Report) -> None:
     print(f"{'figure':<52} {'wall':>8} {'CPU':>8} {'peak RSS':>11}  outcome")
-    for run in report.runs.values():
+    for key in sorted(report.runs, key=_rank):
+        run = report.runs[key]
         counter = ""
         if run.parses is not None:
             counter = f"  [evidence: {run.parses} parsed, {run.store_hits} from the cache]"
@@ -357,6 +401,10 @@ def print_runs(report: Report) -> None:
             f"{run.label:<52} {run.wall_s:7.2f}s {run.cpu_s:7.2f}s {run.maxrss_kib / 1024:7.1f} MiB"
             f"  exit {run.exit_code}: {run.tail}{counter}"
         )
+
+
+def _rank(key: str) -> int:
+    return RUN_ORDER.index(key) if key in RUN_ORDER else len(RUN_ORDER)
 
 
 def print_ratios(report: Report) -> None:
@@ -448,8 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     skip = set(args.skip)
     with tempfile.TemporaryDirectory(prefix="memsafe-bench-") as tmp:
         work = Path(tmp)
-        print("... (a) extraction", file=sys.stderr, flush=True)
-        measure_extraction(report, corpus, args.repeat, work)
+        print("... (a) extraction, checksec.py", file=sys.stderr, flush=True)
+        lief = lief_peers(report, corpus, args.cache, skip, work)
+        measure_extraction(report, corpus, args.repeat, work, lief)
         if "pytest" not in skip:
             print("... (b)-(d) pytest and the floor", file=sys.stderr, flush=True)
             measure_pytest(report, corpus, args.repeat, work)

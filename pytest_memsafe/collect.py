@@ -50,6 +50,8 @@ PROJECT_PROPERTY: Final = "memsafe-project"
 """``user_properties`` key of the project-level language figure."""
 DEFAULT_FORMAT: Final = BinaryFormat.ELF
 """Checks an unreadable file is reported under (its format is unknown)."""
+SORTED_JSON: Final = json.JSONEncoder(sort_keys=True).encode
+"""``json.dumps(value, sort_keys=True)`` without building an encoder per call."""
 
 
 @dataclass(slots=True)
@@ -96,7 +98,7 @@ class RunState:
         record = artifact_record(artifact, evidence, None, self.needed(artifact, evidence))
         facts = ArtifactFacts(
             extension=record["kind"] == "extension",
-            record_json=json.dumps(record, sort_keys=True),
+            record_json=SORTED_JSON(record),
             # remembered: classify's own memo holds only the last few
             profile=classify(evidence) if isinstance(evidence, ElfEvidence) else None,
             code_bytes=code_bytes(evidence) if isinstance(evidence, ElfEvidence) else 0,
@@ -247,14 +249,14 @@ class CheckItem(MemsafeItem):
 
         The artifact part is serialized once per artifact and spliced in (what
         ``json.dumps(record, sort_keys=True)`` would write), so a passing item costs one
-        small ``dumps`` of its result.
+        small encoding of its result.
         """
         artifact, state = self.artifact_file.artifact, self.artifact_file.state
         if self.evidence is None:
-            described = json.dumps(artifact_record(artifact, None, error), sort_keys=True)
+            described = SORTED_JSON(artifact_record(artifact, None, error))
         else:
             described = state.facts(artifact, self.evidence).record_json
-        text = f'{{"artifact": {described}, "result": {json.dumps(result, sort_keys=True)}}}'
+        text = f'{{"artifact": {described}, "result": {SORTED_JSON(result)}}}'
         self.user_properties.append((PROPERTY, text))
 
     def dependents(self) -> list[str]:

@@ -5,7 +5,8 @@ Policy layer: imports the model, the registry and settings; never a parser or py
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Final, NamedTuple
 
 from .baseline import Baseline, baseline_level
 from .checks import CheckSpec
@@ -67,8 +68,24 @@ def judge(
     failures only warn when ``memsafe_vendored = warn``. ``fmt`` picks the remediation.
     """
     fix = spec.fix(fmt)
-    finding = _judge(verdict, spec, display, settings, baseline, library, fix)
-    return replace(finding, remediation=fix)
+    ruling = _judge(verdict, spec, display, settings, baseline, library, fix)
+    return Finding(
+        verdict=verdict,
+        outcome=ruling.outcome,
+        note=ruling.note,
+        baseline=ruling.baseline,
+        waiver=ruling.waiver,
+        remediation=fix,
+    )
+
+
+class _Ruling(NamedTuple):
+    """What :func:`judge` decided, before it becomes the :class:`Finding` (built once)."""
+
+    outcome: Outcome
+    note: str | None = None
+    baseline: str | None = None
+    waiver: str | None = None
 
 
 def _judge(
@@ -79,7 +96,7 @@ def _judge(
     baseline: Baseline | None,
     library: bool,
     fix: str,
-) -> Finding:
+) -> _Ruling:
     severity = settings.severities[spec.id]
     failing = verdict.status is Status.FAIL or (
         verdict.status is Status.UNKNOWN and settings.unknown == "fail"
@@ -87,52 +104,36 @@ def _judge(
     if failing:
         waiver = settings.waiver_for(display, spec.id)
         if waiver is not None:
-            return Finding(
-                verdict=verdict,
-                outcome=Outcome.XFAILED,
-                note=f"waived: {waiver.reason}",
-                waiver=waiver.label,
-            )
+            return _Ruling(Outcome.XFAILED, f"waived: {waiver.reason}", waiver=waiver.label)
         if severity is Severity.ERROR and not (library and settings.vendored == "warn"):
             return _against_baseline(verdict, spec, display, settings, baseline)
-        return Finding(
-            verdict=verdict, outcome=Outcome.WARNED, note=f"{spec.id}: {verdict.summary}"
-        )
+        return _Ruling(Outcome.WARNED, f"{spec.id}: {verdict.summary}")
     if verdict.status in (Status.NOT_APPLICABLE, Status.UNKNOWN):
-        return Finding(
-            verdict=verdict,
-            outcome=Outcome.SKIPPED,
-            note=f"{verdict.status.value}: {verdict.summary}",
-        )
+        return _Ruling(Outcome.SKIPPED, f"{verdict.status.value}: {verdict.summary}")
     if spec.recommended_level and verdict.level not in (None, spec.recommended_level):
-        return Finding(
-            verdict=verdict,
-            outcome=Outcome.WARNED,
-            note=f"{spec.id}: {verdict.summary}; {spec.recommended_level} is recommended ({fix})",
-        )
-    return Finding(verdict=verdict, outcome=Outcome.PASSED)
+        recommended = spec.recommended_level
+        note = f"{spec.id}: {verdict.summary}; {recommended} is recommended ({fix})"
+        return _Ruling(Outcome.WARNED, note)
+    return _PASSED
+
+
+_PASSED: Final = _Ruling(Outcome.PASSED)
 
 
 def _against_baseline(
     verdict: Verdict, spec: CheckSpec, display: str, settings: Settings, baseline: Baseline | None
-) -> Finding:
+) -> _Ruling:
     """A required check failed: failed, unless the baseline accepts it (or is being written)."""
     if baseline is None:
-        return Finding(verdict=verdict, outcome=Outcome.FAILED)
+        return _Ruling(Outcome.FAILED)
     level = baseline_level(verdict.level, spec.levels)
     state, recorded = baseline.compare((module_identity(display), spec.id), level, spec.levels)
     if settings.update_baseline:
-        return Finding(
-            verdict=verdict,
-            outcome=Outcome.XFAILED,
-            note="recorded in the baseline (--memsafe-update-baseline)",
-            baseline=state,
-        )
+        note = "recorded in the baseline (--memsafe-update-baseline)"
+        return _Ruling(Outcome.XFAILED, note, baseline=state)
     if state == "unchanged":
-        return Finding(
-            verdict=verdict, outcome=Outcome.XFAILED, note=f"in baseline ({level})", baseline=state
-        )
+        return _Ruling(Outcome.XFAILED, f"in baseline ({level})", baseline=state)
     if recorded is not None:
         note = f"worse than the baseline: {recorded} -> {level}"
-        return Finding(verdict=verdict, outcome=Outcome.FAILED, note=note, baseline=state)
-    return Finding(verdict=verdict, outcome=Outcome.FAILED, baseline=state)
+        return _Ruling(Outcome.FAILED, note, baseline=state)
+    return _Ruling(Outcome.FAILED, baseline=state)

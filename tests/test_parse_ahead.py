@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from pytest_memsafe.evidence import EvidenceCache, EvidenceStore, ahead
-from pytest_memsafe.evidence.ahead import ParseAhead
+from pytest_memsafe.evidence.ahead import ParseAhead, helper_order
 from pytest_memsafe.evidence.elf import load_elf_evidence
 from pytest_memsafe.evidence.store import RACY_SECONDS
 from pytest_memsafe.model import Artifact, BinaryFormat
@@ -81,15 +81,18 @@ def test_helper_stores_what_a_direct_parse_gives(binaries: list[Path], tmp_path:
     assert again.finish() == 0
 
 
-def _hung_on_the_first_file(cache: EvidenceCache, binaries: list[Path]) -> ParseAhead:
-    """A stand-in helper that announces file 0 and then hangs (followed until it has)."""
+def _hung_on_the_first_file(
+    cache: EvidenceCache, binaries: list[Path], job: list[int] | None = None
+) -> ParseAhead:
+    """A stand-in helper that announces the first file of its ``job`` order and then hangs
+    (followed until it has)."""
     hung = subprocess.Popen(
         [sys.executable, "-c", "import time; print(0, flush=True); time.sleep(120)"],
         stdout=subprocess.PIPE,
     )
-    helper = ParseAhead(hung, cache, _files(binaries))
+    helper = ParseAhead(hung, cache, _files(binaries), job)
     deadline = time.monotonic() + 30
-    while helper._position != 0 and time.monotonic() < deadline:
+    while helper._position != (job or [0])[0] and time.monotonic() < deadline:
         time.sleep(0.01)
     return helper
 
@@ -97,9 +100,9 @@ def _hung_on_the_first_file(cache: EvidenceCache, binaries: list[Path]) -> Parse
 def test_stalled_helper_holds_an_item_up_only_briefly(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A helper that announces the first file and then hangs: the waiting item parses small
-    files from the far end meanwhile, gives up after WAIT_SECONDS, and the helper is
-    stopped at the end."""
+    """A helper that announces the first file and then hangs: the waiting item parses the
+    small files after it meanwhile, gives up after WAIT_SECONDS, and the helper is stopped
+    at the end."""
     monkeypatch.setattr(ahead, "WAIT_SECONDS", 1.0)
     cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
     helper = _hung_on_the_first_file(cache, binaries)
@@ -107,7 +110,7 @@ def test_stalled_helper_holds_an_item_up_only_briefly(
     started = time.monotonic()
     helper.wait_for(str(binaries[0]))
     assert 0.9 < time.monotonic() - started < 10
-    # the wait was used: every later file was parsed and stored, newest first
+    # the wait was used: every later file was parsed and stored
     assert [cache.unstored(str(path), BinaryFormat.ELF) for path in binaries[1:]] == [None] * 11
     assert cache.parses == len(binaries) - 1
     artifact = Artifact(path=str(binaries[0]), display="m00", origin="tree",
@@ -135,7 +138,30 @@ def test_a_stolen_file_that_breaks_the_parser_does_not_fail_the_waiting_item(
 
     monkeypatch.setattr(cache, "fill", broken_fill)
     helper.wait_for(str(binaries[0]))  # no exception
-    assert tried == [str(path) for path in reversed(binaries[1:])]
+    assert tried == [str(path) for path in binaries[1:]]
+    helper.finish()
+
+
+def test_big_files_go_to_the_helper_first() -> None:
+    big = ahead.BIG_FILE_BYTES
+    assert helper_order([1, big, 2, big + 1, big - 1]) == [1, 3, 0, 2, 4]
+    assert helper_order([3, 2, 1]) == [0, 1, 2]
+
+
+def test_the_helper_announces_files_in_its_own_order(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helper numbers files in the order it was sent them: its first file may be the
+    third item's; an item waits only for the file the helper is on."""
+    monkeypatch.setattr(ahead, "WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(ahead, "MAX_STEAL_BYTES", 0)  # nothing to do while waiting
+    cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
+    helper = _hung_on_the_first_file(cache, binaries[:3], job=[2, 0, 1])
+    started = time.monotonic()
+    helper.wait_for(str(binaries[0]))  # not the helper's: no wait
+    assert time.monotonic() - started < 0.4
+    helper.wait_for(str(binaries[2]))  # the helper's: waited for, up to WAIT_SECONDS
+    assert time.monotonic() - started >= 0.5
     helper.finish()
 
 
@@ -183,7 +209,8 @@ def test_same_results_with_and_without_the_helper(many: pytest.Pytester) -> None
     assert parsed + hits == 15
     # a helper still starting up when the items are done is stopped before it reports
     assert line.endswith((" parsed ahead by a helper process)", "stopped before it reported)"))
-    assert helped == [] or helped[0] <= hits
+    # (the helper and the pytest process may both parse a file they reach at once)
+    assert helped == [] or helped[0] <= parsed + hits
     assert _helpers_of_this_process() == []
     warm = many.runpytest("--memsafe", "--memsafe-parse-ahead=on")  # nothing left to parse
     warm.stdout.fnmatch_lines(["evidence: 1 files parsed, 14 from the evidence cache (*"])

@@ -184,6 +184,18 @@ def test_nodlopen_only_matters_for_extension_modules(evidence: dict[str, ElfEvid
     assert run_check("loadable", library).status is PASS
 
 
+def test_only_the_module_entry_point_is_kept_of_the_exports(
+    evidence: dict[str, ElfEvidence],
+) -> None:
+    """readelf lists ``ext_copy`` beside ``PyInit_hardened``, and ``vendored_format``, as
+    exports; the evidence keeps what the checks read (the ``PyInit_`` entry point), and
+    every import."""
+    assert evidence["hardened"].exports == {"PyInit_hardened"}
+    vendored = evidence["vendored-lib"]
+    assert vendored.exports == frozenset() and not vendored.is_python_extension
+    assert "__stack_chk_fail" in vendored.imports
+
+
 def test_bind_now_without_gnu_relro_is_not_full(evidence: dict[str, ElfEvidence]) -> None:
     """The crafted-file case checksec's Go version reports as Full RELRO."""
     full = evidence["relro-full"]

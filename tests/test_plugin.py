@@ -45,7 +45,8 @@ def test_without_the_flag_nothing_but_the_entry_point_is_imported(
     project: pytest.Pytester,
 ) -> None:
     """Installed, the plugin costs a run without ``--memsafe`` only its options module (and
-    the package's public model): no discovery, evidence layer, parser library or checks."""
+    the package's public model): no discovery, evidence layer, parser library or checks. A
+    warm run (all evidence from the store) imports no parser either."""
     project.makeconftest(
         """
         import sys
@@ -60,6 +61,12 @@ def test_without_the_flag_nothing_but_the_entry_point_is_imported(
     plain.stdout.fnmatch_lines(["imported: ['pytest_memsafe.model', 'pytest_memsafe.plugin']"])
     enabled = project.runpytest_subprocess("-s", "-p", "no:randomly", "--memsafe")
     enabled.stdout.fnmatch_lines(["imported: [[]*'elftools'*'pytest_memsafe.active'*"])
+    # every binary's evidence in the store: the parsers are never imported
+    warm = project.runpytest_subprocess("-s", "-p", "no:randomly", "--memsafe")
+    warm.stdout.fnmatch_lines(["evidence: 0 files parsed, * from the evidence cache"])
+    imported = next(line for line in warm.outlines if line.startswith("imported:"))
+    assert "'pytest_memsafe.active'" in imported
+    assert "elftools" not in imported and "pytest_memsafe.evidence.elf'" not in imported
 
 
 def test_all_checks_of_a_binary_judge_one_snapshot(project: pytest.Pytester) -> None:

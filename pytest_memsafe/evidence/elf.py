@@ -108,6 +108,8 @@ STRING_BYTES_PER_FILE_BYTE: Final = 4
 """All names read from string tables may total this many times the file size. Real names
 share few bytes; crafted entries that all point into one long string would otherwise cost
 time and memory quadratic in the file size."""
+MODULE_INIT: Final = b"PyInit_"
+"""The only exports kept: a Python extension module's entry points."""
 
 MACHINES: Final[dict[int, str]] = {
     3: "i386",
@@ -439,10 +441,12 @@ class _Reader:
         raw = self._bytes(offset, count * symbol.size)
         check_limit(count, MAX_DYNAMIC_SYMBOLS, "dynamic symbols")
         names = self.data[strtab:limit] if strtab < limit else b""
-        find, spent = names.find, 0
+        find, starts, spent = names.find, names.startswith, 0
         for name_at, info, _, shndx, _, _ in symbol_rows(symbol.iter_unpack(raw), self.bits):
             if not name_at or info >> 4 not in (1, 2):  # STB_GLOBAL, STB_WEAK
                 continue
+            if shndx and not starts(MODULE_INIT, name_at):
+                continue  # an export the checks do not read
             end = find(b"\0", name_at)
             if end < 0:
                 self._cstring(strtab + name_at, limit)  # raises: outside or unterminated

@@ -201,7 +201,9 @@ class ElfEvidence:
     imports: frozenset[str]
     """Undefined names in the dynamic symbol table (no version suffix)."""
     exports: frozenset[str]
-    """Defined global/weak names in the dynamic symbol table."""
+    """The defined global/weak names in the dynamic symbol table that the checks read: the
+    ``PyInit_*`` entry points (a library's other exports made up two thirds of a stored
+    entry and were never read)."""
     got_slots: tuple[int, ...]
     """``r_offset`` of every PLT (``DT_JMPREL``) and ``GLOB_DAT`` relocation, sorted."""
     x86_features: int | None

@@ -144,6 +144,8 @@ FILE_RULES: Final = (
 )  # fmt: skip
 """(scheme, ``STT_FILE`` name pattern): the language of the local functions that follow."""
 FILE_PATTERNS: Final = tuple((scheme, re.compile(rx)) for scheme, rx in FILE_RULES)
+LEGACY_RUST_HASH: Final = re.compile(rb"17h[0-9a-f]{16}E")
+"""The hash that ends a legacy Rust symbol (:func:`_is_legacy_rust`)."""
 
 
 def _symtab(
@@ -168,6 +170,9 @@ def _symtab(
     find = strtab.find
     raw = reader._bytes(symtab.offset, symtab.size - symtab.size % entry.size)
     dotted = "go" if b"\0runtime." in strtab else "zig"
+    # With no legacy Rust hash anywhere in the names, every _Z name is C++ (most names of
+    # a big C++ library): settled by its first two bytes.
+    cxx_only = LEGACY_RUST_HASH.search(strtab) is None
     executable = frozenset(i for i, sec in enumerate(sections) if sec.flags & SHF_EXECINSTR)
     file_schemes: dict[str, str | None] = {}
     file_scheme: str | None = None
@@ -197,7 +202,7 @@ def _symtab(
             file_scheme = file_schemes[text]
             continue
         if rank:
-            scheme = _name_scheme(name, dotted)
+            scheme = "c++" if cxx_only and name[:2] == b"_Z" else _name_scheme(name, dotted)
         elif name[:1] in (b"", b".", b"$"):  # annobin/perlasm locals, ARM mapping symbols
             continue
         else:

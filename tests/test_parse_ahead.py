@@ -142,10 +142,14 @@ def test_a_stolen_file_that_breaks_the_parser_does_not_fail_the_waiting_item(
     helper.finish()
 
 
-def test_big_files_go_to_the_helper_first() -> None:
-    big = ahead.BIG_FILE_BYTES
-    assert helper_order([1, big, 2, big + 1, big - 1]) == [1, 3, 0, 2, 4]
-    assert helper_order([3, 2, 1]) == [0, 1, 2]
+def test_big_files_move_ahead_by_their_parse_time() -> None:
+    small, huge = 10_000, 200_000_000  # huge: longer to parse than all the items below
+    order = helper_order([small] * 20 + [huge] + [small] * 5)
+    assert order == [20, *range(20), *range(21, 26)]
+    medium = int(ahead.PARSE_BYTES_PER_SECOND * ahead.ITEM_SECONDS_PER_FILE * 10.5)
+    order = helper_order([small] * 20 + [medium] + [small] * 5)  # about ten items ahead
+    assert order == [*range(10), 20, *range(10, 20), *range(21, 26)]
+    assert helper_order([small] * 5) == list(range(5))
 
 
 def test_the_helper_announces_files_in_its_own_order(

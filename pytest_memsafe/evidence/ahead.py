@@ -2,10 +2,10 @@
 
 A cold run needs each binary's evidence in item order, one file at a time, while a second
 CPU sits idle. The helper (``python -c`` running :func:`main`, so nothing is forked from
-pytest) gets the files the :class:`~.store.EvidenceStore` cannot yet vouch for: the big
-ones first (:data:`BIG_FILE_BYTES`: one takes longer to parse than many items take to run),
-then the others in item order, and parses and stores them one after the other, announcing
-each file as it starts it. When an item needs a file the helper has passed, its evidence is
+pytest) gets the files the :class:`~.store.EvidenceStore` cannot yet vouch for in item
+order, each big one moved ahead by about as many items as it takes to parse
+(:func:`helper_order`), and parses and stores them one after the other, announcing each
+file as it starts it. When an item needs a file the helper has passed, its evidence is
 in the store; when the helper is on that very file, the item waits for it (no longer than
 :data:`WAIT_SECONDS`), parsing the next small files the helper has not started meanwhile;
 when the helper has not started it, the item's own process parses it. Either way the
@@ -41,10 +41,10 @@ STOP_SECONDS: Final = 5.0
 MAX_STEAL_BYTES: Final = 4 << 20
 """Files the waiting process parses itself are no larger (a few ms each), so a steal never
 holds up an item for long after the helper is done."""
-BIG_FILE_BYTES: Final = 8 << 20
-"""The helper parses files this large first: ready by the time their items come (measured
-on the benchmark corpus: the pytest process then never waited, and a cold run took ~0.25 s
-less than with the helper in item order; any threshold from 4 to 50 MB did as well)."""
+ITEM_SECONDS_PER_FILE: Final = 0.005
+"""About what the items of one binary take (ten checks of ~0.5 ms)."""
+PARSE_BYTES_PER_SECOND: Final = 200e6
+"""About how fast the helper parses and stores (its whole run on the benchmark corpus)."""
 WAIT_SECONDS: Final = 10.0
 """The longest an item waits for the file the helper is on before parsing it itself (the
 loaders' limits keep real files under a second)."""
@@ -204,10 +204,15 @@ class ParseAhead:
 
 
 def helper_order(sizes: Sequence[int]) -> list[int]:
-    """The order the helper gets files of these sizes in (given in item order): the big
-    ones (:data:`BIG_FILE_BYTES`) first, then the others, each in item order."""
-    big = [index for index, size in enumerate(sizes) if size >= BIG_FILE_BYTES]
-    return big + [index for index, size in enumerate(sizes) if size < BIG_FILE_BYTES]
+    """The order the helper gets files of these sizes in (given in item order): by the
+    latest time each can start and still be ready when its items come, so a big library
+    moves ahead of the small files before it by about as many items as it takes to parse
+    (measured on the benchmark corpus: ~0.3 s off a cold run against item order, the pytest
+    process no longer waiting on the big ones)."""
+    return sorted(
+        range(len(sizes)),
+        key=lambda index: index * ITEM_SECONDS_PER_FILE - sizes[index] / PARSE_BYTES_PER_SECOND,
+    )
 
 
 def _feed(pipe: IO[bytes] | None, data: bytes) -> None:

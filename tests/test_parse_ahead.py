@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_memsafe.errors import MalformedBinaryError
 from pytest_memsafe.evidence import EvidenceCache, EvidenceStore, ahead
 from pytest_memsafe.evidence.ahead import ParseAhead, helper_order
 from pytest_memsafe.evidence.elf import load_elf_evidence
@@ -166,6 +167,26 @@ def test_the_helper_announces_files_in_its_own_order(
     assert time.monotonic() - started < 0.4
     helper.wait_for(str(binaries[2]))  # the helper's: waited for, up to WAIT_SECONDS
     assert time.monotonic() - started >= 0.5
+    helper.finish()
+
+
+def test_a_malformed_file_taken_while_waiting_is_parsed_once(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its items report the error the waiting process found, under their own name, without
+    parsing it again (each file counts once in the run's summary)."""
+    monkeypatch.setattr(ahead, "WAIT_SECONDS", 0.5)
+    broken = tmp_path / f"broken{EXT}"
+    broken.write_bytes(binaries[1].read_bytes()[:3000])
+    cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
+    helper = _hung_on_the_first_file(cache, [binaries[0], broken])
+    helper.wait_for(str(binaries[0]))
+    assert cache.parses == 1  # the broken file, taken while waiting
+    artifact = Artifact(path=str(broken), display="pkg/broken.so", origin="tree",
+                        format=BinaryFormat.ELF)  # fmt: skip
+    with pytest.raises(MalformedBinaryError, match=r"^pkg/broken\.so: truncated"):
+        cache.get(artifact)
+    assert cache.parses == 1
     helper.finish()
 
 

@@ -173,6 +173,8 @@ class EvidenceCache:
                 entry = self._as_asked(evidence)
             self._entries[key] = entry
         if isinstance(entry, MalformedBinaryError):
+            if entry.path != artifact.display:  # remembered by a parse-ahead steal
+                entry = self._entries[key] = MalformedBinaryError(artifact.display, entry.detail)
             raise entry
         return entry
 
@@ -180,7 +182,8 @@ class EvidenceCache:
         """See that :attr:`store` holds the evidence of the file at ``path`` (the
         parse-ahead step): ``known`` when it already did, ``parsed`` when it was parsed and
         stored now, ``failed`` when it cannot be (no store, unreadable or malformed: the
-        items' own parse reports why). ``keep``: also remember it in this process."""
+        items report why). ``keep``: also remember it (or why it is malformed) in this
+        process, so that its items do not parse it again."""
         if self.store is None or fmt not in LOADERS or not os.path.isfile(path):
             return "failed"
         stat = self.unstored(path, fmt)
@@ -189,7 +192,9 @@ class EvidenceCache:
         hits = self.store_hits
         try:
             evidence = self._from_file(path, stat, LOADERS[fmt][0], RECORDS[fmt])
-        except MalformedBinaryError:
+        except MalformedBinaryError as exc:
+            if keep:  # its items report it without parsing it again
+                self._entries[_memo_key(path, None, stat)] = exc
             return "failed"
         if keep:
             self._entries[_memo_key(path, None, stat)] = self._as_asked(evidence)

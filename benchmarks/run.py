@@ -216,6 +216,8 @@ def measure_extraction(
         return run
 
     report.runs.update(in_turns(repeat, {"a": once, **peers}))
+    for key in peers:
+        report.runs[key].tail = ""  # a peer's output is not shown
     argv = [sys.executable, __file__, "--extract-only", str(corpus), "--out", str(work / "x")]
     no_language = best_of(repeat, lambda: timed("", [*argv, "--no-language"], work))
     no_language.label, no_language.tail = "(a) the same without language signals", ""
@@ -356,15 +358,8 @@ def lief_peers(
     for workers in (1, 2):
         label = f"checksec.py -w {workers} -r -j (LIEF)"
         argv = [str(lief), "-w", str(workers), "-r", "-j", str(corpus)]
-        peers[f"checksec.py-w{workers}"] = functools.partial(_quiet, label, argv, work)
+        peers[f"checksec.py-w{workers}"] = functools.partial(timed, label, argv, work)
     return peers
-
-
-def _quiet(label: str, argv: Sequence[str], work: Path) -> Run:
-    """A peer's run, its output not shown."""
-    run = timed(label, argv, work)
-    run.tail = ""
-    return run
 
 
 # -- output ------------------------------------------------------------------------------------

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
-from benchmarks.corpus import default_cache  # noqa: E402
+from corpus import default_cache  # noqa: E402
 from pytest_memsafe.discovery import discover  # noqa: E402
 from pytest_memsafe.evidence import LOADERS, EvidenceCache, EvidenceStore, ahead  # noqa: E402
 
@@ -119,11 +119,7 @@ def next_small(sizes: list[int]) -> Rule:
     """What the plugin does: the first small file after the item's that nobody started."""
 
     def rule(state: list[str], index: int, helper_file: int) -> int | None:
-        start = max(index, helper_file) + 1
-        return next(
-            (at for at in range(start, len(state))
-             if state[at] == "todo" and sizes[at] <= STEAL_MAX_BYTES), None,
-        )  # fmt: skip
+        return _first_free(state, sizes, range(max(index, helper_file) + 1, len(state)))
 
     return rule
 
@@ -132,13 +128,15 @@ def far_end(sizes: list[int]) -> Rule:
     """The previous rule: the last small file nobody started."""
 
     def rule(state: list[str], index: int, helper_file: int) -> int | None:
-        floor = max(index, helper_file)
-        return next(
-            (at for at in range(len(state) - 1, floor, -1)
-             if state[at] == "todo" and sizes[at] <= STEAL_MAX_BYTES), None,
-        )  # fmt: skip
+        return _first_free(state, sizes, range(len(state) - 1, max(index, helper_file), -1))
 
     return rule
+
+
+def _first_free(state: list[str], sizes: list[int], candidates: range) -> int | None:
+    return next(
+        (at for at in candidates if state[at] == "todo" and sizes[at] <= STEAL_MAX_BYTES), None
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

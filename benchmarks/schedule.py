@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]
 
 from corpus import default_cache  # noqa: E402
+
 from pytest_memsafe.discovery import discover  # noqa: E402
 from pytest_memsafe.evidence import LOADERS, EvidenceCache, EvidenceStore, ahead  # noqa: E402
 

@@ -128,15 +128,10 @@ def timed(label: str, argv: Sequence[str], cwd: Path) -> Run:
     return run
 
 
-def best_of(repeat: int, once: Callable[[], Run]) -> Run:
-    """The fastest of ``repeat`` runs (its least CPU time too), with the highest peak RSS
-    seen in any of them."""
-    return _best([once() for _ in range(repeat)])
-
-
 def in_turns(repeat: int, contenders: dict[str, Callable[[], Run]]) -> dict[str, Run]:
-    """:func:`best_of` for each contender, run in turns (one of each per round), so that two
-    figures a ratio compares saw the same moments of a shared machine."""
+    """The fastest of ``repeat`` runs of each contender (its least CPU time too, the highest
+    peak RSS seen), run in turns (one of each per round), so that two figures a ratio
+    compares saw the same moments of a shared machine."""
     runs: dict[str, list[Run]] = {key: [] for key in contenders}
     for _ in range(repeat):
         for key, once in contenders.items():
@@ -201,8 +196,8 @@ def measure_extraction(
     report: Report, corpus: Path, repeat: int, work: Path, peers: dict[str, Callable[[], Run]]
 ) -> None:
     """(a): the child above, best of ``repeat`` in turns with ``peers`` (checksec.py, which
-    the targets compare with it); keeps the per-file times of the best run. Then the same
-    without language signals, for scale."""
+    the targets compare with it) and with the same without language signals (for scale);
+    keeps the per-file times of the best (a) run."""
     per_file: dict[float, list[tuple[str, int, float]]] = {}
 
     def once() -> Run:
@@ -215,13 +210,12 @@ def measure_extraction(
         run.tail = f"{len(data['errors'])} malformed"
         return run
 
-    report.runs.update(in_turns(repeat, {"a": once, **peers}))
-    for key in peers:
-        report.runs[key].tail = ""  # a peer's output is not shown
     argv = [sys.executable, __file__, "--extract-only", str(corpus), "--out", str(work / "x")]
-    no_language = best_of(repeat, lambda: timed("", [*argv, "--no-language"], work))
-    no_language.label, no_language.tail = "(a) the same without language signals", ""
-    report.runs["a-nolang"] = no_language
+    label = "(a) the same without language signals"
+    no_language = functools.partial(timed, label, [*argv, "--no-language"], work)
+    report.runs.update(in_turns(repeat, {"a": once, "a-nolang": no_language, **peers}))
+    for key in ("a-nolang", *peers):
+        report.runs[key].tail = ""  # a peer's output is not shown, nor the child's
     report.per_file = per_file[min(per_file)]
     report.files = len(report.per_file)
     report.total_bytes = sum(size for _, size, _ in report.per_file)

@@ -5,8 +5,9 @@ Policy layer: imports the model, the registry and settings; never a parser or py
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final, NamedTuple
 
 from .baseline import Baseline, baseline_level
 from .checks import CheckSpec
@@ -68,27 +69,16 @@ def judge(
     failures only warn when ``memsafe_vendored = warn``. ``fmt`` picks the remediation.
     """
     fix = spec.fix(fmt)
-    ruling = _judge(verdict, spec, display, settings, baseline, library, fix)
-    return Finding(
-        verdict=verdict,
-        outcome=ruling.outcome,
-        note=ruling.note,
-        baseline=ruling.baseline,
-        waiver=ruling.waiver,
-        remediation=fix,
-    )
+    made = functools.partial(Finding, verdict=verdict, remediation=fix)
+    return _judge(made, verdict, spec, display, settings, baseline, library, fix)
 
 
-class _Ruling(NamedTuple):
-    """What :func:`judge` decided, before it becomes the :class:`Finding` (built once)."""
-
-    outcome: Outcome
-    note: str | None = None
-    baseline: str | None = None
-    waiver: str | None = None
+MakeFinding = Callable[..., Finding]
+"""``Finding(...)`` with the verdict and the remediation already given (built once)."""
 
 
 def _judge(
+    made: MakeFinding,
     verdict: Verdict,
     spec: CheckSpec,
     display: str,
@@ -96,7 +86,7 @@ def _judge(
     baseline: Baseline | None,
     library: bool,
     fix: str,
-) -> _Ruling:
+) -> Finding:
     severity = settings.severities[spec.id]
     failing = verdict.status is Status.FAIL or (
         verdict.status is Status.UNKNOWN and settings.unknown == "fail"
@@ -104,36 +94,39 @@ def _judge(
     if failing:
         waiver = settings.waiver_for(display, spec.id)
         if waiver is not None:
-            return _Ruling(Outcome.XFAILED, f"waived: {waiver.reason}", waiver=waiver.label)
+            note = f"waived: {waiver.reason}"
+            return made(outcome=Outcome.XFAILED, note=note, waiver=waiver.label)
         if severity is Severity.ERROR and not (library and settings.vendored == "warn"):
-            return _against_baseline(verdict, spec, display, settings, baseline)
-        return _Ruling(Outcome.WARNED, f"{spec.id}: {verdict.summary}")
+            return _against_baseline(made, verdict, spec, display, settings, baseline)
+        return made(outcome=Outcome.WARNED, note=f"{spec.id}: {verdict.summary}")
     if verdict.status in (Status.NOT_APPLICABLE, Status.UNKNOWN):
-        return _Ruling(Outcome.SKIPPED, f"{verdict.status.value}: {verdict.summary}")
+        return made(outcome=Outcome.SKIPPED, note=f"{verdict.status.value}: {verdict.summary}")
     if spec.recommended_level and verdict.level not in (None, spec.recommended_level):
         recommended = spec.recommended_level
         note = f"{spec.id}: {verdict.summary}; {recommended} is recommended ({fix})"
-        return _Ruling(Outcome.WARNED, note)
-    return _PASSED
-
-
-_PASSED: Final = _Ruling(Outcome.PASSED)
+        return made(outcome=Outcome.WARNED, note=note)
+    return made(outcome=Outcome.PASSED)
 
 
 def _against_baseline(
-    verdict: Verdict, spec: CheckSpec, display: str, settings: Settings, baseline: Baseline | None
-) -> _Ruling:
+    made: MakeFinding,
+    verdict: Verdict,
+    spec: CheckSpec,
+    display: str,
+    settings: Settings,
+    baseline: Baseline | None,
+) -> Finding:
     """A required check failed: failed, unless the baseline accepts it (or is being written)."""
     if baseline is None:
-        return _Ruling(Outcome.FAILED)
+        return made(outcome=Outcome.FAILED)
     level = baseline_level(verdict.level, spec.levels)
     state, recorded = baseline.compare((module_identity(display), spec.id), level, spec.levels)
     if settings.update_baseline:
         note = "recorded in the baseline (--memsafe-update-baseline)"
-        return _Ruling(Outcome.XFAILED, note, baseline=state)
+        return made(outcome=Outcome.XFAILED, note=note, baseline=state)
     if state == "unchanged":
-        return _Ruling(Outcome.XFAILED, f"in baseline ({level})", baseline=state)
+        return made(outcome=Outcome.XFAILED, note=f"in baseline ({level})", baseline=state)
     if recorded is not None:
         note = f"worse than the baseline: {recorded} -> {level}"
-        return _Ruling(Outcome.FAILED, note, baseline=state)
-    return _Ruling(Outcome.FAILED, baseline=state)
+        return made(outcome=Outcome.FAILED, note=note, baseline=state)
+    return made(outcome=Outcome.FAILED, baseline=state)

@@ -324,6 +324,23 @@ def test_put_refuses_a_mismatched_key(evidence: dict[str, ElfEvidence], tmp_path
         StoreKey.of_evidence(replace(found, sha256=None))
 
 
+def test_a_file_parsed_once_reports_its_error_under_each_name(
+    tmp_path: Path, corpus: dict[str, Path]
+) -> None:
+    """Two artifacts of one file (a universal file's slices) share its one parse, and each
+    reports the error under its own name."""
+    path = tmp_path / "cut.so"
+    path.write_bytes(corpus["hardened"].read_bytes()[:40])
+    cache = EvidenceCache(store=EvidenceStore(tmp_path / "store"))
+    for display in ("cut.so[x86_64]", "cut.so[arm64]", "cut.so[x86_64]"):
+        artifact = Artifact(path=str(path), display=display, origin="tree",
+                            format=BinaryFormat.ELF)  # fmt: skip
+        with pytest.raises(MalformedBinaryError) as raised:
+            cache.get(artifact)
+        assert raised.value.path == display
+    assert cache.parses == 1
+
+
 def test_malformed_binary_is_not_stored(tmp_path: Path, corpus: dict[str, Path]) -> None:
     path = tmp_path / "cut.so"
     path.write_bytes(corpus["hardened"].read_bytes()[:40])

@@ -173,8 +173,8 @@ class EvidenceCache:
                 entry = self._as_asked(evidence)
             self._entries[key] = entry
         if isinstance(entry, MalformedBinaryError):
-            if entry.path != artifact.display:  # remembered by a parse-ahead steal
-                entry = self._entries[key] = MalformedBinaryError(artifact.display, entry.detail)
+            if entry.path != artifact.display:  # found under another name: a parse-ahead
+                raise MalformedBinaryError(artifact.display, entry.detail)  # steal, a slice
             raise entry
         return entry
 
@@ -189,15 +189,15 @@ class EvidenceCache:
         stat = self.unstored(path, fmt)
         if stat is None:
             return "known"
-        hits = self.store_hits
+        hits, key = self.store_hits, _memo_key(path, None, stat)
         try:
             evidence = self._from_file(path, stat, LOADERS[fmt][0], RECORDS[fmt])
         except MalformedBinaryError as exc:
             if keep:  # its items report it without parsing it again
-                self._entries[_memo_key(path, None, stat)] = exc
+                self._entries[key] = exc
             return "failed"
         if keep:
-            self._entries[_memo_key(path, None, stat)] = self._as_asked(evidence)
+            self._entries[key] = self._as_asked(evidence)
         return "known" if self.store_hits > hits else "parsed"
 
     def _as_asked(self, evidence: FileEvidence) -> FileEvidence:

@@ -62,6 +62,7 @@ from .elf_records import (
     ElfSegment,
 )
 from .reading import (
+    MODULE_INIT,
     OverLimit,
     Truncated,
     check_limit,
@@ -108,8 +109,6 @@ STRING_BYTES_PER_FILE_BYTE: Final = 4
 """All names read from string tables may total this many times the file size. Real names
 share few bytes; crafted entries that all point into one long string would otherwise cost
 time and memory quadratic in the file size."""
-MODULE_INIT: Final = b"PyInit_"
-"""The only exports kept: a Python extension module's entry points."""
 
 MACHINES: Final[dict[int, str]] = {
     3: "i386",

@@ -239,14 +239,12 @@ def _name_scheme(name: bytes, dotted: str) -> str:
 
 
 def _is_legacy_rust(name: bytes) -> bool:
-    """``_ZN…17h<16 lowercase hex>E``: NAME_RULES' legacy Rust pattern without the regex
-    (its ``.*`` walks every C++ name to the end and back)."""
+    """``_ZN…17h<16 lowercase hex>E``: NAME_RULES' legacy Rust pattern, with the hash
+    matched at its fixed place (the rule's ``.*`` walks every C++ name to the end and back)."""
     return (
         name[:3] == b"_ZN"
         and len(name) >= 23
-        and name[-20:-17] == b"17h"
-        and name[-1:] == b"E"
-        and not name[-17:-1].translate(None, b"0123456789abcdef")
+        and LEGACY_RUST_HASH.fullmatch(name, len(name) - 20) is not None
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from .pe_records import WATCHED_SYMBOLS, LoadConfig, PeEvidence, PeSection
 from .reading import (
+    MODULE_INIT,
     Buffer,
     Corrupt,
     Truncated,
@@ -44,7 +45,6 @@ DIR_EXPORT, DIR_IMPORT, DIR_CERTIFICATE, DIR_BASERELOC, DIR_DEBUG, DIR_LOAD_CONF
 )  # fmt: skip
 DEBUG_TYPE_EX_DLLCHARACTERISTICS: Final = 20
 EXPORT_DIRECTORY_SIZE: Final = 40
-PYINIT: Final = b"PyInit_"
 MAX_EXPORT_NAME: Final = 256
 MAX_SECTIONS: Final = 96
 """The Windows loader's limit on ``NumberOfSections`` (PE format specification)."""
@@ -181,8 +181,8 @@ def _python_exports(pe: Any, data: Buffer, directories: Any) -> frozenset[str]:
     table = mapper.offset(names_rva, 4 * count)
     found = set()
     for (name_rva,) in struct.iter_unpack("<I", data[table : table + 4 * count]):
-        at = mapper.offset(name_rva, len(PYINIT))
-        if data[at : at + len(PYINIT)] == PYINIT:
+        at = mapper.offset(name_rva, len(MODULE_INIT))
+        if data[at : at + len(MODULE_INIT)] == MODULE_INIT:
             end = data.find(b"\0", at, min(at + MAX_EXPORT_NAME, len(data)))
             found.add(_text(bytes(data[at : end if end >= 0 else at + MAX_EXPORT_NAME])))
     return frozenset(found)

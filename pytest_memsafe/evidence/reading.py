@@ -18,6 +18,7 @@ from ..errors import MalformedBinaryError
 from ..files import MAX_BINARY_BYTES, open_regular
 
 __all__ = [
+    "MODULE_INIT",
     "Buffer",
     "Corrupt",
     "OverLimit",
@@ -32,6 +33,9 @@ __all__ = [
 
 Buffer = mmap.mmap | bytes
 """What a parser reads: the mapped file, or an archive member already in memory."""
+MODULE_INIT: Final = b"PyInit_"
+"""How a Python extension module's entry points are named: the only exports the loaders
+keep (the checks read no other)."""
 
 T = TypeVar("T")
 

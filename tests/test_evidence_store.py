@@ -251,10 +251,61 @@ def test_corrupt_index_entry_is_a_miss(
     directory, path = tmp_path / "store", binaries[0]
     _stored_once(path, directory, monkeypatch)
     (entry,) = _index(directory)
+    entry.unlink()  # a link to the evidence entry: replaced, not written through
     entry.write_bytes(b"0" * 63 + b"g")
     rerun = EvidenceCache(store=EvidenceStore(directory))
     assert rerun.get(_artifact(path)) == load_elf_evidence(str(path))
     assert rerun.store_hits == 1  # hashed again, found by content
+
+
+def test_stat_index_entry_is_a_link_to_the_evidence_entry(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory, path = tmp_path / "store", binaries[0]
+    _stored_once(path, directory, monkeypatch)
+    (index_entry,) = _index(directory)
+    (entry,) = _entries(directory)
+    assert index_entry.samefile(entry)  # no inode of its own
+    assert entry.stat().st_nlink == 2
+
+
+def test_stat_index_works_without_hard_links(
+    binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")  # as on a file system without them
+
+    monkeypatch.setattr(os, "link", no_links)
+    directory, path = tmp_path / "store", binaries[0]
+    found = _stored_once(path, directory, monkeypatch)
+    (index_entry,) = _index(directory)
+    assert index_entry.read_text() == found.sha256
+    rerun = EvidenceCache(store=EvidenceStore(directory))
+    monkeypatch.setattr(StoreKey, "of_file", None)  # hashing would fail
+    assert rerun.get(_artifact(path)) == found
+    assert rerun.store_hits == 1
+
+
+def test_stat_index_keeps_the_digest_where_there_is_nothing_to_link(
+    tmp_path: Path, corpus: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(store, "RACY_SECONDS", 0)
+    path = tmp_path / "cut.so"
+    path.write_bytes(corpus["hardened"].read_bytes()[:40])
+    os.utime(path, ns=(0, 0))
+    directory = tmp_path / "store"
+    for _ in range(2):
+        with pytest.raises(MalformedBinaryError):
+            EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
+    (index_entry,) = _index(directory)
+    assert index_entry.read_text() == hashlib.sha256(path.read_bytes()).hexdigest()
+
+    def no_hashing(*args: object, **kwargs: object) -> StoreKey:
+        raise AssertionError("hashed a file the stat index knows")
+
+    monkeypatch.setattr(StoreKey, "of_file", no_hashing)
+    with pytest.raises(MalformedBinaryError):  # still reported, without hashing it again
+        EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
 
 
 @pytest.mark.parametrize(

@@ -246,30 +246,32 @@ class EvidenceCache:
         if self.waiter is not None:
             self.waiter(path)
         key, hashed = self._content_key(path, stat, self._language_for(kind))
-        evidence = self.store.get(key, kind) if key is not None else None
-        if evidence is not None:
-            self.store_hits += 1
-            return evidence
-        self.parses += 1
-        # Only a digest computed just now vouches for the bytes about to be parsed.
-        return self._parse_and_store(path, stat, loader, key if hashed else None)
+        try:
+            evidence = self.store.get(key, kind) if key is not None else None
+            if evidence is not None:
+                self.store_hits += 1
+                return evidence
+            self.parses += 1
+            # Only a digest computed just now vouches for the bytes about to be parsed.
+            return self._parse_and_store(path, stat, loader, key if hashed else None)
+        finally:
+            if hashed and key is not None:  # indexed once its entry is there to link to
+                self.store.remember(path, stat, key)
 
     def _content_key(
         self, path: str, stat: os.stat_result, language: bool
     ) -> tuple[StoreKey | None, bool]:
         """The store key of the file as ``stat`` describes it, and whether it was hashed
-        just now: its digest from the store's stat index, else hashed (and indexed); None
-        when it cannot be hashed."""
+        just now: its digest from the store's stat index, else hashed; None when it cannot
+        be hashed."""
         assert self.store is not None
         digest = self.store.known_digest(path, stat)
         if digest is not None:
             return StoreKey(digest, stat.st_size, language), False
         try:
-            key = StoreKey.of_file(path, language=language)
+            return StoreKey.of_file(path, language=language), True
         except (OSError, ValueError):
             return None, False  # the loader reports why it cannot be read
-        self.store.remember_digest(path, stat, key.sha256)
-        return key, True
 
     def _parse_and_store(
         self, path: str, before: os.stat_result, loader: Loader, key: StoreKey | None

@@ -335,9 +335,11 @@ def _fail(item: CheckItem, finding: Finding) -> None:
 
 
 def _warn(item: CheckItem, finding: Finding) -> None:
-    # The warning points at the binary; pytest's summary would look its line up as source
-    # (linecache opens and decodes the file, per warning). A binary has no source lines.
-    linecache.cache.setdefault(str(item.path), (0, None, [], str(item.path)))
+    # Node.warn names the warning after the item's location (the binary, relative to the
+    # rootdir); pytest's summary would look its line up as source (linecache stats the name
+    # along sys.path, opens the file and reads it as text, per warning). No source lines.
+    filename = item.location[0]
+    linecache.cache.setdefault(filename, (0, None, [], filename))
     item.warn(MemsafeWarning(f"{item.artifact_file.artifact.display}: {finding.note}"))
 
 

@@ -74,9 +74,9 @@ __all__ = [
 FORMAT_VERSION: Final = 1
 """Layout of an entry; bump it when the encoding changes."""
 MAX_ENTRY_BYTES: Final = 16 << 20
+"""Larger entries are not stored (the largest seen: libLLVM-15, 46k exports, 3.4 MB)."""
 RACY_SECONDS: Final = 2
 """A file whose mtime or ctime is this recent gets no stat index entry (git's racy clean)."""
-"""Larger entries are not stored (the largest seen: libLLVM-15, 46k exports, 3.4 MB)."""
 INDEX_DIR: Final = "by-stat"
 INDEX_DIGEST: Final = re.compile(rb'([0-9a-f]{64})|\{"size":[0-9]{1,20},"sha256":"([0-9a-f]{64})"')
 """A stat index entry: the digest alone, or the start of the evidence entry it links to

@@ -142,6 +142,22 @@ def _index(directory: Path) -> list[Path]:
     return sorted(directory.rglob(f"{store.INDEX_DIR}/*"))
 
 
+def _replaceable_index_entry(path: Path, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Store ``path`` once and return the path of its stat index entry, unlinked: a write
+    there replaces the entry instead of writing through the link into the evidence entry."""
+    _stored_once(path, directory, monkeypatch)
+    (index_entry,) = _index(directory)
+    index_entry.unlink()
+    return index_entry
+
+
+def _forbid_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_hashing(*args: object, **kwargs: object) -> StoreKey:
+        raise AssertionError("hashed a file the stat index knows")
+
+    monkeypatch.setattr(StoreKey, "of_file", no_hashing)
+
+
 def _stored_once(path: Path, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Evidence:
     """Parse ``path`` into a fresh store at ``directory``, indexed at once (no racy-file
     grace: RACY_SECONDS 0)."""
@@ -157,11 +173,7 @@ def test_stat_index_spares_the_hash(
     first = EvidenceCache(store=EvidenceStore(directory))
     cold = [first.get(_artifact(path)) for path in binaries]
     assert len(_index(directory)) == len(binaries)
-
-    def no_hashing(*args: object, **kwargs: object) -> StoreKey:
-        raise AssertionError("hashed a file the stat index knows")
-
-    monkeypatch.setattr(StoreKey, "of_file", no_hashing)
+    _forbid_hashing(monkeypatch)
     second = EvidenceCache(store=EvidenceStore(directory))
     assert [second.get(_artifact(path)) for path in binaries] == cold
     assert (second.parses, second.store_hits) == (0, len(binaries))
@@ -233,9 +245,8 @@ def test_index_digest_without_its_entry_is_not_trusted_for_storing(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory, path = tmp_path / "store", binaries[0]
-    _stored_once(path, directory, monkeypatch)
-    (index_entry,) = _index(directory)
-    index_entry.write_text("0" * 64)  # a well-formed digest of some other content
+    other_content = "0" * 64  # a well-formed digest, of some other content
+    _replaceable_index_entry(path, directory, monkeypatch).write_text(other_content)
     for entry in _entries(directory):
         entry.unlink()
     asked = _spy_loader(monkeypatch)
@@ -249,10 +260,7 @@ def test_corrupt_index_entry_is_a_miss(
     binaries: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory, path = tmp_path / "store", binaries[0]
-    _stored_once(path, directory, monkeypatch)
-    (entry,) = _index(directory)
-    entry.unlink()  # a link to the evidence entry: replaced, not written through
-    entry.write_bytes(b"0" * 63 + b"g")
+    _replaceable_index_entry(path, directory, monkeypatch).write_bytes(b"0" * 63 + b"g")
     rerun = EvidenceCache(store=EvidenceStore(directory))
     assert rerun.get(_artifact(path)) == load_elf_evidence(str(path))
     assert rerun.store_hits == 1  # hashed again, found by content
@@ -281,7 +289,7 @@ def test_stat_index_works_without_hard_links(
     (index_entry,) = _index(directory)
     assert index_entry.read_text() == found.sha256
     rerun = EvidenceCache(store=EvidenceStore(directory))
-    monkeypatch.setattr(StoreKey, "of_file", None)  # hashing would fail
+    _forbid_hashing(monkeypatch)
     assert rerun.get(_artifact(path)) == found
     assert rerun.store_hits == 1
 
@@ -299,11 +307,7 @@ def test_stat_index_keeps_the_digest_where_there_is_nothing_to_link(
             EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
     (index_entry,) = _index(directory)
     assert index_entry.read_text() == hashlib.sha256(path.read_bytes()).hexdigest()
-
-    def no_hashing(*args: object, **kwargs: object) -> StoreKey:
-        raise AssertionError("hashed a file the stat index knows")
-
-    monkeypatch.setattr(StoreKey, "of_file", no_hashing)
+    _forbid_hashing(monkeypatch)
     with pytest.raises(MalformedBinaryError):  # still reported, without hashing it again
         EvidenceCache(store=EvidenceStore(directory)).get(_artifact(path))
 

@@ -70,23 +70,6 @@ def judge(
     """
     fix = spec.fix(fmt)
     made = functools.partial(Finding, verdict=verdict, remediation=fix)
-    return _judge(made, verdict, spec, display, settings, baseline, library, fix)
-
-
-MakeFinding = Callable[..., Finding]
-"""``Finding(...)`` with the verdict and the remediation already given (built once)."""
-
-
-def _judge(
-    made: MakeFinding,
-    verdict: Verdict,
-    spec: CheckSpec,
-    display: str,
-    settings: Settings,
-    baseline: Baseline | None,
-    library: bool,
-    fix: str,
-) -> Finding:
     severity = settings.severities[spec.id]
     failing = verdict.status is Status.FAIL or (
         verdict.status is Status.UNKNOWN and settings.unknown == "fail"
@@ -106,6 +89,10 @@ def _judge(
         note = f"{spec.id}: {verdict.summary}; {recommended} is recommended ({fix})"
         return made(outcome=Outcome.WARNED, note=note)
     return made(outcome=Outcome.PASSED)
+
+
+MakeFinding = Callable[..., Finding]
+"""``Finding(...)`` with the verdict and the remediation already given (built once)."""
 
 
 def _against_baseline(
